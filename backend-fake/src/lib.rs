@@ -1,0 +1,1 @@
+//! # pledge-backend-fake (to be written)

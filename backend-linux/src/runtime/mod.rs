@@ -1,0 +1,1 @@
+//! Task runtime: supervisor, cgroups, namespaces, stats, exec, and the Backend impl.

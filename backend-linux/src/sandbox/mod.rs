@@ -1,0 +1,1 @@
+//! Sandbox enforcement (seccomp, Landlock, users, rlimits) and the `sandbox` subcommand.

@@ -1,0 +1,45 @@
+//! # pledge-core
+//!
+//! The pure heart of nomad-pledge-driver. It owns:
+//! - the configuration model (plugin config and task config) and its validation ([`config`]);
+//! - promises, unveil rules, signals and the [`SandboxPlan`] built from them ([`sandbox`]);
+//! - the policy tables (promise → syscalls, default unveils) as readable data ([`policy`]);
+//! - the task lifecycle state machine ([`Driver`]) and the [`Backend`] trait that shells execute.
+//!
+//! It must not do IO: no files, no sockets, no processes, no clock reads, no threads, no tokio.
+//! A CI test fails if `cargo tree -p pledge-core -e normal` shows an IO crate.
+//!
+//! ## Contract of the state machine
+//! Call [`Driver::handle`] with `now` and one [`Input`], then [`Driver::poll_output`] until it
+//! returns `None`, then wait until [`Driver::poll_timeout`] (or the next input). `now` never
+//! decreases. Every [`Request`] gets exactly one [`Output::Reply`]. Every [`Output::Command`] must
+//! be executed (by [`execute`] on a [`Backend`]) and answered with [`Input::Completed`] carrying
+//! the same [`OpId`]. Wall-clock times the core reports arrive inside backend outcomes.
+
+pub mod backend;
+pub mod config;
+pub mod error;
+pub mod ids;
+pub mod lifecycle;
+pub mod policy;
+pub mod sandbox;
+
+pub use backend::{
+    execute, Backend, Classify, DriverState, Effect, ExitResult, FailureClass, HostFacts, Launched,
+    Observation, Outcome, Usage,
+};
+pub use config::{
+    Importance, NamespaceMode, PluginConfig, RawPluginConfig, RawTaskConfig, SandboxMode,
+    TaskConfig,
+};
+pub use error::{ConfigError, ConfigErrors, DriverError};
+pub use ids::{OpId, ReqId, TaskId};
+pub use lifecycle::{
+    Command, Driver, Input, Output, PhaseName, Reply, Request, TaskEvent, TaskView,
+};
+pub use sandbox::{
+    plan::{plan_sandbox, CgroupPlan, ExecPlan, RlimitPlan, SandboxPlan, TaskResources, TaskSpec},
+    promise::{Promise, PromiseSet},
+    signal::Signal,
+    unveil::{UnveilPerm, UnveilRule},
+};

@@ -1,0 +1,1 @@
+//! Default unveils per promise and per task. (Owned by the sandbox work.)

@@ -1,0 +1,1 @@
+//! # pledge-grpc (to be written)

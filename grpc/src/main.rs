@@ -1,0 +1,2 @@
+//! nomad-pledge-driver: the plugin binary and its subcommands.
+fn main() {}

@@ -1,0 +1,1 @@
+//! # pledge-sim (to be written)

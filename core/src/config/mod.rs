@@ -8,3 +8,6 @@ pub mod task;
 pub use number::CtyNumber;
 pub use plugin::{PluginConfig, RawPluginConfig, RlimitDefaults};
 pub use task::{Importance, NamespaceMode, RawTaskConfig, SandboxMode, TaskConfig};
+
+pub mod decode;
+pub use decode::{decode_plugin_config, decode_task_config};

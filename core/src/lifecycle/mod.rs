@@ -1,5 +1,6 @@
 //! The task lifecycle state machine, sans-IO (see the crate docs for the drive contract).
 
+pub mod drive;
 mod driver;
 
 pub use driver::Driver;

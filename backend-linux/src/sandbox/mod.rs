@@ -1,1 +1,3 @@
 //! Sandbox enforcement (seccomp, Landlock, users, rlimits) and the `sandbox` subcommand.
+
+pub mod cli;

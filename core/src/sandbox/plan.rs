@@ -157,6 +157,8 @@ pub struct SandboxPlan {
     pub tmp_dir: PathBuf,
     /// External pledge.com, when the plugin config names one.
     pub pledge_executable: Option<PathBuf>,
+    /// The task's own state directory: `<plugin state_dir>/<TaskId::file_name()>`.
+    pub state_dir: PathBuf,
 }
 
 /// A command to run inside a running task's sandbox (`nomad alloc exec`, script checks).

@@ -52,6 +52,9 @@ pub struct HostFacts {
     pub cpus: Vec<u32>,
     /// Kernel release, for the fingerprint.
     pub kernel: String,
+    /// MHz Nomad counts per core (its `cpu` unit); 0 = unknown. Used to turn `resources.cpu`
+    /// into a cpu.max quota when the plugin's `cpu_hard_limit` is on.
+    pub cpu_mhz_per_core: u64,
 }
 
 /// Identity of a live task, enough to re-attach after a plugin restart.
@@ -110,7 +113,7 @@ pub struct ExitResult {
     pub err: Option<String>,
 }
 
-/// A raw resource sample. Percentages are derived by [`Usage::cpu_percent`].
+/// A raw resource sample. Percentages are derived by [`crate::stats::cpu_percent`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     /// When sampled.

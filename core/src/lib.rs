@@ -23,6 +23,7 @@ pub mod ids;
 pub mod lifecycle;
 pub mod policy;
 pub mod sandbox;
+pub mod stats;
 
 pub use backend::{
     execute, Backend, Classify, DriverState, Effect, ExitResult, FailureClass, HostFacts, Launched,
@@ -43,3 +44,4 @@ pub use sandbox::{
     signal::Signal,
     unveil::{UnveilPerm, UnveilRule},
 };
+pub use stats::{cpu_percent, CpuPercent};

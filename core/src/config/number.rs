@@ -26,8 +26,7 @@ impl<'de> Deserialize<'de> for CtyNumber {
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<CtyNumber, E> {
                 // 2^63 is exactly representable; anything at or beyond it does not fit.
                 if v.fract() == 0.0
-                    && v >= -9.223_372_036_854_776e18
-                    && v < 9.223_372_036_854_776e18
+                    && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&v)
                 {
                     #[allow(clippy::cast_possible_truncation)]
                     Ok(CtyNumber(v as i64))

@@ -1,7 +1,7 @@
 //! The agent's `plugin "nomad-pledge-driver" { config { ... } }` block.
 
 use super::CtyNumber;
-use crate::error::ConfigErrors;
+use crate::error::{ConfigError, ConfigErrors};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -107,7 +107,100 @@ impl PluginConfig {
 
 impl RawPluginConfig {
     /// Validates every field, reporting all problems at once (`plugin.<field>: ...`).
+    ///
+    /// Unset attributes take the defaults of [`PluginConfig::default`]. An empty
+    /// `pledge_executable` counts as unset (built-in sandbox). Counts and limits must not be
+    /// negative; `0` means unlimited.
     pub fn validate(self) -> Result<PluginConfig, ConfigErrors> {
-        todo!("core helper")
+        let mut errors = Vec::new();
+        let defaults = PluginConfig::default();
+        let pledge_executable = match self.pledge_executable.as_deref() {
+            None | Some("") => None,
+            Some(p) => match absolute_path(p) {
+                Ok(p) => Some(p),
+                Err(reason) => {
+                    errors.push(ConfigError::new(
+                        "plugin.pledge_executable",
+                        Some(p),
+                        reason,
+                    ));
+                    None
+                }
+            },
+        };
+        let state_dir = match self.state_dir.as_deref() {
+            None | Some("") => defaults.state_dir.clone(),
+            Some(p) => absolute_path(p).unwrap_or_else(|reason| {
+                errors.push(ConfigError::new("plugin.state_dir", Some(p), reason));
+                defaults.state_dir.clone()
+            }),
+        };
+        let mut limit = |name: &str, v: Option<CtyNumber>, default: Option<u64>| {
+            limit_value(&format!("plugin.{name}"), v, default, &mut errors)
+        };
+        let pids_limit = limit("pids_limit", self.pids_limit, defaults.pids_limit);
+        let rlimits = RlimitDefaults {
+            nofile: limit("rlimit_nofile", self.rlimit_nofile, defaults.rlimits.nofile),
+            nproc: limit("rlimit_nproc", self.rlimit_nproc, None),
+            fsize: limit("rlimit_fsize", self.rlimit_fsize, None),
+            cpu: limit("rlimit_cpu", self.rlimit_cpu, None),
+            address_space: limit("rlimit_as", self.rlimit_as, None),
+        };
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        Ok(PluginConfig {
+            pledge_executable,
+            state_dir,
+            cpu_hard_limit: self.cpu_hard_limit.unwrap_or(false),
+            pids_limit,
+            allow_net_bind_service: self.allow_net_bind_service.unwrap_or(false),
+            unveil_best_effort: self.unveil_best_effort.unwrap_or(false),
+            rlimits,
+        })
     }
+}
+
+/// A limit attribute: unset → `default`, `0` → unlimited (`None`), negative → error.
+pub(crate) fn limit_value(
+    field: &str,
+    v: Option<CtyNumber>,
+    default: Option<u64>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<u64> {
+    match v {
+        None => default,
+        Some(CtyNumber(0)) => None,
+        Some(CtyNumber(n)) => match u64::try_from(n) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                errors.push(ConfigError::new(
+                    field,
+                    Some(&n.to_string()),
+                    "must not be negative (0 means unlimited)",
+                ));
+                default
+            }
+        },
+    }
+}
+
+/// An absolute path without NUL or `..` components, at most 4096 bytes.
+pub(crate) fn absolute_path(p: &str) -> Result<PathBuf, String> {
+    if p.len() > 4096 {
+        return Err(format!(
+            "is {} bytes long; at most 4096 are allowed",
+            p.len()
+        ));
+    }
+    if p.contains('\0') {
+        return Err("contains a NUL byte".into());
+    }
+    if !p.starts_with('/') {
+        return Err("must be an absolute path".into());
+    }
+    if p.split('/').any(|c| c == "..") {
+        return Err("must not contain \"..\" components".into());
+    }
+    Ok(PathBuf::from(p))
 }

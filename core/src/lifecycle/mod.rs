@@ -2,10 +2,11 @@
 
 pub mod drive;
 mod driver;
+mod task;
 
 pub use driver::Driver;
 
-use crate::backend::{DriverState, ExitResult, HostFacts, Observation, Outcome, Usage};
+use crate::backend::{DriverState, ExitResult, Observation, Outcome, Usage};
 use crate::config::{PluginConfig, RawPluginConfig, RawTaskConfig};
 use crate::error::DriverError;
 use crate::ids::{OpId, ReqId, TaskId};
@@ -239,6 +240,3 @@ pub struct TaskView {
     /// Driver attributes (pid, sandbox report).
     pub attributes: BTreeMap<String, String>,
 }
-
-#[allow(dead_code)]
-fn _uses(_: HostFacts) {}

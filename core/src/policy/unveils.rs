@@ -109,12 +109,12 @@ pub const DEFAULT_UNVEILS: &[DefaultUnveil] = &[
     row("/sys/devices/system/cpu", "r", If(P::Vminfo)),
 ];
 
-/// A task's own directories (Nomad's layout: `<alloc_dir>/<task>`, its `secrets/` and `tmp/`,
-/// and the shared `<alloc_dir>/alloc`).
+/// A task's own directories (Nomad's layout: `<alloc_dir>/<task>/{local,secrets,tmp}` and the
+/// shared `<alloc_dir>/alloc`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskDirs {
-    /// `NOMAD_TASK_DIR`'s parent, `<alloc_dir>/<task>` (holds `local/`), `rwc`.
-    pub task_dir: PathBuf,
+    /// `NOMAD_TASK_DIR`, `<alloc_dir>/<task>/local`, `rwc`.
+    pub local_dir: PathBuf,
     /// `NOMAD_SECRETS_DIR`, `r`.
     pub secrets_dir: PathBuf,
     /// `NOMAD_ALLOC_DIR`, the allocation's shared data dir, `rwc`.
@@ -128,8 +128,8 @@ impl TaskDirs {
     pub fn nomad(alloc_dir: &Path, task_name: &str, tmp_dir: &Path) -> Self {
         let task_dir = alloc_dir.join(task_name);
         Self {
+            local_dir: task_dir.join("local"),
             secrets_dir: task_dir.join("secrets"),
-            task_dir,
             alloc_data_dir: alloc_dir.join("alloc"),
             tmp_dir: tmp_dir.to_path_buf(),
         }
@@ -158,16 +158,22 @@ fn rule(path: &Path, perm: UnveilPerm) -> UnveilRule {
     }
 }
 
-/// The rows that apply to `promises` (not the [`When::DynamicProgram`] ones), then the task's
-/// directories. Deterministic: table order, then task_dir, secrets, alloc, tmp.
-pub fn default_unveils(promises: &PromiseSet, dirs: &TaskDirs) -> Vec<UnveilRule> {
-    let rwc = UnveilPerm::READ | UnveilPerm::WRITE | UnveilPerm::CREATE;
-    let mut out: Vec<UnveilRule> = DEFAULT_UNVEILS
+/// The rows of the table that apply to `promises` (not the [`When::DynamicProgram`] ones), in
+/// table order.
+pub fn promise_unveils(promises: &PromiseSet) -> Vec<UnveilRule> {
+    DEFAULT_UNVEILS
         .iter()
         .filter(|r| matches!(r.when, When::Promise(p) if promises.contains(p)))
         .map(|r| rule(Path::new(r.path), perm_from_letters(r.perm)))
-        .collect();
-    out.push(rule(&dirs.task_dir, rwc));
+        .collect()
+}
+
+/// [`promise_unveils`], then the task's directories: `local/` rwc, `secrets/` r, the shared
+/// alloc dir rwc, and with `tmppath` the task's tmp dir rwc. Deterministic.
+pub fn default_unveils(promises: &PromiseSet, dirs: &TaskDirs) -> Vec<UnveilRule> {
+    let rwc = UnveilPerm::READ | UnveilPerm::WRITE | UnveilPerm::CREATE;
+    let mut out = promise_unveils(promises);
+    out.push(rule(&dirs.local_dir, rwc));
     out.push(rule(&dirs.secrets_dir, UnveilPerm::READ));
     out.push(rule(&dirs.alloc_data_dir, rwc));
     if promises.contains(Promise::Tmppath) {
@@ -232,7 +238,7 @@ mod tests {
         let has = |p: &str| u.iter().any(|r| r.path == Path::new(p));
         assert!(has("/dev/null") && has("/etc/resolv.conf"));
         assert!(!has("/etc/ssl/certs") && !has("/proc/meminfo") && !has("/usr/lib"));
-        assert!(has("/var/nomad/alloc/a1/web") && has("/var/nomad/alloc/a1/alloc"));
+        assert!(has("/var/nomad/alloc/a1/web/local") && has("/var/nomad/alloc/a1/alloc"));
         assert!(!has("/var/nomad/alloc/a1/web/tmp"), "tmp only with tmppath");
         let secrets = u.iter().find(|r| r.path.ends_with("secrets"));
         assert_eq!(secrets.map(|r| r.perm), Some(UnveilPerm::READ));

@@ -117,11 +117,61 @@ impl PromiseSet {
         Self::default()
     }
 
-    /// Parses space- (or comma-) separated promise names. Every unknown word is reported in one
-    /// error: `unknown promise "inett" (known: stdio rpath ...)`.
+    /// Parses promise names separated by any whitespace or commas. Case is folded and
+    /// duplicates collapse. Every unknown word is reported in one error (field `promises`):
+    /// `unknown promise "inett" (known: stdio rpath ...)`.
+    ///
+    /// An empty or blank string parses to the empty set. [`crate::RawTaskConfig::validate`]
+    /// turns an unset or blank `promises` into [`PromiseSet::default_cli`] instead, as pledge.com
+    /// and the original driver do.
     pub fn parse(s: &str) -> Result<Self, crate::error::ConfigError> {
-        let _ = s;
-        todo!("core helper")
+        let mut set = BTreeSet::new();
+        let mut unknown: Vec<String> = Vec::new();
+        for word in s.split(|c: char| c.is_whitespace() || c == ',') {
+            if word.is_empty() {
+                continue;
+            }
+            let lower = word.to_lowercase();
+            match Promise::from_name(&lower) {
+                Some(p) => {
+                    set.insert(p);
+                }
+                None => {
+                    let shown = crate::error::shorten(word);
+                    if !unknown.contains(&shown) {
+                        unknown.push(shown);
+                    }
+                }
+            }
+        }
+        if unknown.is_empty() {
+            return Ok(Self(set));
+        }
+        const SHOWN: usize = 8;
+        let mut list: Vec<String> = unknown
+            .iter()
+            .take(SHOWN)
+            .map(|w| format!("{w:?}"))
+            .collect();
+        if unknown.len() > SHOWN {
+            list.push(format!("and {} more", unknown.len() - SHOWN));
+        }
+        let known: Vec<&str> = Promise::ALL.iter().map(|p| p.name()).collect();
+        Err(crate::error::ConfigError {
+            field: "promises".to_string(),
+            value: Some(crate::error::shorten(s)),
+            reason: format!(
+                "unknown promise{} {} (known: {})",
+                if unknown.len() == 1 { "" } else { "s" },
+                list.join(" "),
+                known.join(" ")
+            ),
+        })
+    }
+
+    /// The promises pledge.com applies when `-p` is not given: `stdio rpath`.
+    pub fn default_cli() -> Self {
+        [Promise::Stdio, Promise::Rpath].into_iter().collect()
     }
 
     /// Whether `p` is in the set.

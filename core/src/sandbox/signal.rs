@@ -84,12 +84,12 @@ impl Signal {
         };
         let parsed = if let Some(rest) = full.strip_prefix("SIGRTMIN") {
             rest.strip_prefix('+').map_or_else(
-                || rest.is_empty().then(|| Self(Self::RTMIN)),
+                || rest.is_empty().then_some(Self(Self::RTMIN)),
                 |r| rt(Self::RTMIN, r, 1),
             )
         } else if let Some(rest) = full.strip_prefix("SIGRTMAX") {
             rest.strip_prefix('-').map_or_else(
-                || rest.is_empty().then(|| Self(Self::RTMAX)),
+                || rest.is_empty().then_some(Self(Self::RTMAX)),
                 |r| rt(Self::RTMAX, r, -1),
             )
         } else {

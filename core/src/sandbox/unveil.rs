@@ -1,4 +1,17 @@
 //! Unveil rules: `[perm:]path` with perm ⊆ {r, w, x, c}.
+//!
+//! ## The syntax, exactly
+//! - `path` alone means `r:path` (pledge.com's default).
+//! - Text before the **first** `:` is a permission prefix only if it is non-empty and made of
+//!   the letters `r`, `w`, `x`, `c` alone (repeats allowed, lowercase only). Otherwise the whole
+//!   string is the path: `/srv/a:b` is the path `/srv/a:b` with perm `r`.
+//! - So a path that itself begins with perm-like text and contains `:` (the relative-looking
+//!   `rw:/x` can only mean perm `rw`) is written with an explicit prefix: `r:/weird:path`.
+//!   [`UnveilRule`]'s `Display` always writes the prefix, so its output always parses back.
+//! - Paths must be absolute. `.` components and repeated or trailing slashes are normalized
+//!   away; a `..` component is rejected (never resolved silently: with symlinks, `a/..` need not
+//!   be the parent of `a`, and a silently rewritten rule is a rule the operator did not write).
+//! - Rejected: empty, NUL bytes, relative paths, more than [`MAX_RULE_BYTES`] bytes.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -28,11 +41,96 @@ pub struct UnveilRule {
     pub perm: UnveilPerm,
 }
 
+/// Longest accepted rule, in bytes (Linux `PATH_MAX`).
+pub const MAX_RULE_BYTES: usize = 4096;
+
+impl UnveilPerm {
+    /// Parses perm letters (`rwxc`, any order, repeats allowed). `None` unless every character
+    /// is one of them and there is at least one.
+    pub fn from_letters(s: &str) -> Option<Self> {
+        if s.is_empty() {
+            return None;
+        }
+        let mut perm = Self::empty();
+        for c in s.chars() {
+            perm |= match c {
+                'r' => Self::READ,
+                'w' => Self::WRITE,
+                'x' => Self::EXEC,
+                'c' => Self::CREATE,
+                _ => return None,
+            };
+        }
+        Some(perm)
+    }
+}
+
 impl UnveilRule {
-    /// Parses `[perm:]path`. See the README for how a path that itself contains `:` is written.
+    /// A rule for an already absolute, normalized path (for built-in defaults).
+    pub fn new(path: impl Into<PathBuf>, perm: UnveilPerm) -> Self {
+        Self {
+            path: path.into(),
+            perm,
+        }
+    }
+
+    /// Parses `[perm:]path` (see the module docs for the exact rule). The error says what is
+    /// wrong and how to write it instead; the caller adds the field name.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let _ = s;
-        todo!("core helper")
+        if s.is_empty() {
+            return Err(
+                "must not be empty; write [perm:]/absolute/path, e.g. \"r:/etc/ssl\"".into(),
+            );
+        }
+        if s.len() > MAX_RULE_BYTES {
+            return Err(format!(
+                "is {} bytes long; at most {MAX_RULE_BYTES} are allowed",
+                s.len()
+            ));
+        }
+        if s.contains('\0') {
+            return Err("contains a NUL byte".into());
+        }
+        let (perm, path, explicit) = match s.split_once(':') {
+            Some((prefix, rest)) => match UnveilPerm::from_letters(prefix) {
+                Some(perm) => (perm, rest, true),
+                None => (UnveilPerm::READ, s, false),
+            },
+            None => (UnveilPerm::READ, s, false),
+        };
+        if !path.starts_with('/') {
+            return Err(if explicit || !s.contains(':') {
+                format!(
+                    "path {:?} is not absolute; unveil paths must start with /",
+                    crate::error::shorten(path)
+                )
+            } else {
+                "is not [perm:]/absolute/path: a permission prefix uses only the letters r, w, x, c (e.g. \"rw:/data\"), and paths must start with /".into()
+            });
+        }
+        let mut normal = String::with_capacity(path.len());
+        for part in path.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    return Err(format!(
+                        "path {:?} has a \"..\" component; write the path without it",
+                        crate::error::shorten(path)
+                    ))
+                }
+                p => {
+                    normal.push('/');
+                    normal.push_str(p);
+                }
+            }
+        }
+        if normal.is_empty() {
+            normal.push('/');
+        }
+        Ok(Self {
+            path: PathBuf::from(normal),
+            perm,
+        })
     }
 
     /// The perm letters in canonical order `rwxc`.

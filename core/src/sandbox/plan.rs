@@ -3,7 +3,8 @@
 use crate::backend::HostFacts;
 use crate::config::{NamespaceMode, PluginConfig, SandboxMode, TaskConfig};
 use crate::ids::TaskId;
-use crate::sandbox::{PromiseSet, UnveilPerm, UnveilRule};
+use crate::policy::unveils::{self, TaskDirs};
+use crate::sandbox::{PromiseSet, UnveilRule};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -177,8 +178,9 @@ pub struct ExecPlan {
 /// - cwd = the task dir `<alloc_dir>/<name>`; TMPDIR = its `tmp/` (Nomad creates it, mode 1777).
 /// - env = Nomad's task env minus the loader/allocator/locale hijack variables
 ///   ([`is_dangerous_env`]) and keys execve cannot carry, plus `TMPDIR`.
-/// - unveil = the explicit rules merged with [`default_unveils`] (same path → union of perms),
-///   sorted by path.
+/// - unveil = the explicit rules merged with the policy table's defaults for the promises and
+///   the task's directories ([`crate::policy::unveils`]; same path → union of perms), sorted
+///   by path. Rows needing IO (the program, its interpreter) are the backend's.
 /// - namespaces: pid and ipc private unless `pid_mode`/`ipc_mode = "host"`; mount and uts
 ///   always private; the alloc's netns joined when Nomad gave one.
 /// - cgroup: see [`plan_cgroup`].
@@ -198,19 +200,8 @@ pub fn plan_sandbox(
         .collect();
     env.insert("TMPDIR".to_string(), tmp_dir.display().to_string());
 
-    let mut merged: BTreeMap<PathBuf, UnveilPerm> = BTreeMap::new();
-    for rule in cfg
-        .unveil
-        .iter()
-        .cloned()
-        .chain(default_unveils(spec, cfg, &tmp_dir))
-    {
-        *merged.entry(rule.path).or_insert(UnveilPerm::empty()) |= rule.perm;
-    }
-    let unveil = merged
-        .into_iter()
-        .map(|(path, perm)| UnveilRule { path, perm })
-        .collect();
+    let defaults = unveils::default_unveils(&cfg.promises, &task_dirs(spec, &tmp_dir));
+    let unveil = unveils::merge(cfg.unveil.iter().cloned().chain(defaults));
 
     SandboxPlan {
         task: spec.id.clone(),
@@ -265,21 +256,15 @@ pub fn task_dir(spec: &TaskSpec) -> PathBuf {
     spec.alloc_dir.join(path_component(&spec.name))
 }
 
-/// Default unveils for the task's own directories.
-///
-/// Owned here only until the sandbox engineer's `crate::policy::unveils` table lands; then
-/// this function becomes a call into it (per-promise defaults such as the stdio devices, CA
-/// certificates with `inet` or resolver files with `dns` belong to that table).
-pub fn default_unveils(spec: &TaskSpec, cfg: &TaskConfig, tmp_dir: &Path) -> Vec<UnveilRule> {
-    let _ = cfg;
+/// The task's own directories, for [`crate::policy::unveils::default_unveils`].
+pub fn task_dirs(spec: &TaskSpec, tmp_dir: &Path) -> TaskDirs {
     let task = task_dir(spec);
-    let rwc = UnveilPerm::READ | UnveilPerm::WRITE | UnveilPerm::CREATE;
-    vec![
-        UnveilRule::new(task.join(TASK_LOCAL_DIR), rwc),
-        UnveilRule::new(task.join(TASK_SECRETS_DIR), UnveilPerm::READ),
-        UnveilRule::new(tmp_dir, rwc),
-        UnveilRule::new(spec.alloc_dir.join(SHARED_ALLOC_DIR), rwc),
-    ]
+    TaskDirs {
+        local_dir: task.join(TASK_LOCAL_DIR),
+        secrets_dir: task.join(TASK_SECRETS_DIR),
+        alloc_data_dir: spec.alloc_dir.join(SHARED_ALLOC_DIR),
+        tmp_dir: tmp_dir.to_path_buf(),
+    }
 }
 
 /// Variables that make the dynamic loader, libc or an interpreter load code or data chosen by

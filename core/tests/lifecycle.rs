@@ -122,7 +122,7 @@ impl H {
 
     fn configured() -> Self {
         let mut h = Self::new();
-        let (r, o) = h.req(Request::SetConfig(Box::new(RawPluginConfig::default())));
+        let (r, o) = h.req(Request::SetConfig(Box::default()));
         assert!(matches!(o.reply(r), Ok(Reply::Configured(_))));
         h
     }
@@ -241,7 +241,7 @@ fn every_task_request_before_set_config_is_not_configured() {
 #[test]
 fn set_config_twice_is_fine_and_a_bad_one_keeps_the_old() {
     let mut h = H::configured();
-    let (r, o) = h.req(Request::SetConfig(Box::new(RawPluginConfig::default())));
+    let (r, o) = h.req(Request::SetConfig(Box::default()));
     assert!(matches!(o.reply(r), Ok(Reply::Configured(_))));
     let bad = RawPluginConfig {
         state_dir: Some("relative/dir".into()),

@@ -11,7 +11,9 @@
 //! - Paths must be absolute. `.` components and repeated or trailing slashes are normalized
 //!   away; a `..` component is rejected (never resolved silently: with symlinks, `a/..` need not
 //!   be the parent of `a`, and a silently rewritten rule is a rule the operator did not write).
-//! - Rejected: empty, NUL bytes, relative paths, more than [`MAX_RULE_BYTES`] bytes.
+//! - Rejected: empty, NUL bytes, relative paths, a rule of more than [`MAX_RULE_BYTES`] bytes,
+//!   a (normalized) path of more than [`MAX_PATH_BYTES`]. The two limits differ by the longest
+//!   prefix (`rwxc:`), so every rule's `Display` is itself within [`MAX_RULE_BYTES`].
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -41,8 +43,11 @@ pub struct UnveilRule {
     pub perm: UnveilPerm,
 }
 
-/// Longest accepted rule, in bytes (Linux `PATH_MAX`).
-pub const MAX_RULE_BYTES: usize = 4096;
+/// Longest accepted path, in bytes: Linux `PATH_MAX` (4096) less the terminating NUL.
+pub const MAX_PATH_BYTES: usize = 4095;
+
+/// Longest accepted rule text, in bytes: the longest path with the longest canonical prefix.
+pub const MAX_RULE_BYTES: usize = MAX_PATH_BYTES + "rwxc:".len();
 
 impl UnveilPerm {
     /// Parses perm letters (`rwxc`, any order, repeats allowed). `None` unless every character
@@ -126,6 +131,12 @@ impl UnveilRule {
         }
         if normal.is_empty() {
             normal.push('/');
+        }
+        if normal.len() > MAX_PATH_BYTES {
+            return Err(format!(
+                "path is {} bytes long; at most {MAX_PATH_BYTES} are allowed",
+                normal.len()
+            ));
         }
         Ok(Self {
             path: PathBuf::from(normal),

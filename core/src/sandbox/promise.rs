@@ -126,7 +126,11 @@ impl PromiseSet {
     /// and the original driver do.
     pub fn parse(s: &str) -> Result<Self, crate::error::ConfigError> {
         let mut set = BTreeSet::new();
-        let mut unknown: Vec<String> = Vec::new();
+        // Distinct unknown words, in order of appearance. A set, not a Vec scan: a 1 MB config
+        // can hold 100k distinct words, and a quadratic scan stalled validation for minutes.
+        let mut unknown: BTreeSet<&str> = BTreeSet::new();
+        let mut first_unknown: Vec<&str> = Vec::new();
+        const SHOWN: usize = 8;
         for word in s.split(|c: char| c.is_whitespace() || c == ',') {
             if word.is_empty() {
                 continue;
@@ -137,9 +141,8 @@ impl PromiseSet {
                     set.insert(p);
                 }
                 None => {
-                    let shown = crate::error::shorten(word);
-                    if !unknown.contains(&shown) {
-                        unknown.push(shown);
+                    if unknown.insert(word) && first_unknown.len() < SHOWN {
+                        first_unknown.push(word);
                     }
                 }
             }
@@ -147,11 +150,9 @@ impl PromiseSet {
         if unknown.is_empty() {
             return Ok(Self(set));
         }
-        const SHOWN: usize = 8;
-        let mut list: Vec<String> = unknown
+        let mut list: Vec<String> = first_unknown
             .iter()
-            .take(SHOWN)
-            .map(|w| format!("{w:?}"))
+            .map(|w| format!("{:?}", crate::error::shorten(w)))
             .collect();
         if unknown.len() > SHOWN {
             list.push(format!("and {} more", unknown.len() - SHOWN));

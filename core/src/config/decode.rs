@@ -138,7 +138,8 @@ fn path_error(
             format!("{root}.{}", crate::error::shorten(name))
         }
     } else {
-        format!("{root}.{path}")
+        // The path holds the attribute name as sent: an unknown 1 MB key is a 1 MB path.
+        format!("{root}.{}", crate::error::shorten(&path))
     };
     let msg = e.inner().to_string();
     let msg = msg

@@ -1,5 +1,6 @@
-//! nomad-pledge-driver: the plugin binary and its subcommands. Subcommands are dispatched before
-//! any thread or async runtime starts, because the supervisor and the launcher fork and exec.
+//! nomad-pledge-driver: the plugin binary. Subcommands are dispatched before any thread or
+//! async runtime starts, because the supervisor and the launcher fork and exec; the default
+//! (no subcommand) serves the plugin to a Nomad agent.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -10,10 +11,16 @@ fn main() -> ExitCode {
     let code = match args.get(1).and_then(|a| a.to_str()) {
         Some("sandbox") => pledge_backend_linux::sandbox::cli::main(rest),
         Some("supervise") => pledge_backend_linux::runtime::supervisor::main(rest),
-        _ => {
-            eprintln!("nomad-pledge-driver: plugin serving not built yet");
-            1
-        }
+        _ => serve_plugin(),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// Nomad launches the binary without arguments (or with the agent's `args`, which we ignore).
+fn serve_plugin() -> i32 {
+    pledge_grpc::plugin::main(pledge_grpc::plugin::Wiring {
+        make_backend: |_waker| pledge_grpc::unwired::UnwiredBackend,
+        runtime: false,
+        exec: None,
+    })
 }

@@ -1,0 +1,226 @@
+//! The shell: ONE OS thread that owns the core's [`Driver`] and the backend. Handlers send it
+//! requests over a channel with a oneshot for the reply; the backend's waker sends a wake-up
+//! when observations are pending; deadlines are `recv_timeout(poll_timeout)`. After every input
+//! it runs the core's shared drive loop, [`settle`], so production runs exactly what the sim
+//! checks. Handlers never touch driver state.
+
+use pledge_core::lifecycle::drive::{settle, Sink};
+use pledge_core::{
+    Backend, Driver, DriverError, HostFacts, Input, PluginConfig, Reply, ReqId, Request, TaskEvent,
+};
+use std::collections::BTreeMap;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{broadcast, oneshot, watch};
+
+/// Bound on outputs handled per settle; hitting it is a liveness bug worth an error log.
+const MAX_STEPS: usize = 100_000;
+/// Buffered task events per TaskEvents subscriber before the slowest one lags.
+const EVENT_BUFFER: usize = 1024;
+
+/// The waker the backend calls when observations are pending.
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// A closure run on the shell thread with the backend (tests and world control).
+type BackendFn<B> = Box<dyn FnOnce(&mut B) + Send>;
+
+enum ShellMsg<B> {
+    Request {
+        body: Request,
+        reply: oneshot::Sender<Result<Reply, DriverError>>,
+    },
+    Probe(oneshot::Sender<HostFacts>),
+    WithBackend(BackendFn<B>),
+    Wake,
+    Stop,
+}
+
+/// Why a request got no answer from the core.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ShellError {
+    /// The shell thread has stopped (it panicked or the plugin is shutting down).
+    #[error("driver shell is not running")]
+    Stopped,
+    /// The core rejected the request.
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+}
+
+/// A handle on the shell thread; cheap to clone.
+pub struct Shell<B> {
+    tx: mpsc::Sender<ShellMsg<B>>,
+    events: broadcast::Sender<TaskEvent>,
+    config: watch::Receiver<Option<PluginConfig>>,
+}
+
+impl<B> Clone for Shell<B> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            events: self.events.clone(),
+            config: self.config.clone(),
+        }
+    }
+}
+
+impl<B> std::fmt::Debug for Shell<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shell").finish_non_exhaustive()
+    }
+}
+
+struct ShellSink<'a> {
+    waiting: &'a mut BTreeMap<ReqId, oneshot::Sender<Result<Reply, DriverError>>>,
+    events: &'a broadcast::Sender<TaskEvent>,
+    config: &'a watch::Sender<Option<PluginConfig>>,
+}
+
+impl Sink for ShellSink<'_> {
+    fn reply(&mut self, req: ReqId, reply: Result<Reply, DriverError>) {
+        if let Ok(Reply::Configured(cfg)) = &reply {
+            self.config.send_replace(Some((**cfg).clone()));
+        }
+        match self.waiting.remove(&req) {
+            // The caller may have given up (Nomad cancelled the call); that is fine.
+            Some(tx) => {
+                let _ = tx.send(reply);
+            }
+            None => tracing::warn!(%req, "reply for an unknown request"),
+        }
+    }
+
+    fn event(&mut self, event: TaskEvent) {
+        tracing::debug!(task = %event.task, message = %event.message, "task event");
+        // No subscriber yet (TaskEvents not open) is not an error.
+        let _ = self.events.send(event);
+    }
+}
+
+impl<B: Backend + 'static> Shell<B> {
+    /// Starts the shell thread. `make_backend` runs on that thread with the waker the backend
+    /// must call when it has observations pending; the backend never leaves the thread.
+    pub fn spawn<F>(make_backend: F) -> std::io::Result<Self>
+    where
+        F: FnOnce(Waker) -> B + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel::<ShellMsg<B>>();
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (config_tx, config) = watch::channel(None);
+        let wake_tx = tx.clone();
+        let waker: Waker = Arc::new(move || {
+            let _ = wake_tx.send(ShellMsg::Wake);
+        });
+        let events_for_thread = events.clone();
+        std::thread::Builder::new()
+            .name("pledge-shell".into())
+            .spawn(move || {
+                let backend = make_backend(waker);
+                run(backend, rx, events_for_thread, config_tx);
+            })?;
+        Ok(Self { tx, events, config })
+    }
+}
+
+impl<B: 'static> Shell<B> {
+    /// Submits `body` and waits for the core's reply.
+    pub async fn call(&self, body: Request) -> Result<Reply, ShellError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(ShellMsg::Request { body, reply })
+            .map_err(|_| ShellError::Stopped)?;
+        match rx.await {
+            Ok(r) => r.map_err(ShellError::Driver),
+            Err(_) => Err(ShellError::Stopped),
+        }
+    }
+
+    /// What the host can enforce, probed now by the backend.
+    pub async fn probe(&self) -> Result<HostFacts, ShellError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(ShellMsg::Probe(reply))
+            .map_err(|_| ShellError::Stopped)?;
+        rx.await.map_err(|_| ShellError::Stopped)
+    }
+
+    /// Runs `f` on the shell thread with the backend, then settles the driver (a backend
+    /// change may have produced observations). For tests and the simulation-style harnesses.
+    pub async fn with_backend<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut B) -> R + Send + 'static,
+    ) -> Result<R, ShellError> {
+        let (reply, rx) = oneshot::channel();
+        let job: BackendFn<B> = Box::new(move |b| {
+            let _ = reply.send(f(b));
+        });
+        self.tx
+            .send(ShellMsg::WithBackend(job))
+            .map_err(|_| ShellError::Stopped)?;
+        rx.await.map_err(|_| ShellError::Stopped)
+    }
+
+    /// A new subscriber to the task events the core emits.
+    pub fn subscribe_events(&self) -> broadcast::Receiver<TaskEvent> {
+        self.events.subscribe()
+    }
+
+    /// The plugin config of the last successful SetConfig (`None` before it).
+    pub fn config(&self) -> watch::Receiver<Option<PluginConfig>> {
+        self.config.clone()
+    }
+
+    /// Asks the thread to stop (tasks are not touched).
+    pub fn stop(&self) {
+        let _ = self.tx.send(ShellMsg::Stop);
+    }
+}
+
+fn run<B: Backend>(
+    mut backend: B,
+    rx: mpsc::Receiver<ShellMsg<B>>,
+    events: broadcast::Sender<TaskEvent>,
+    config: watch::Sender<Option<PluginConfig>>,
+) {
+    let mut driver = Driver::new(backend.probe());
+    let mut waiting = BTreeMap::new();
+    let mut next_req = 0u64;
+    let mut now = Instant::now;
+    loop {
+        let msg = match driver.poll_timeout() {
+            Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                Ok(m) => Some(m),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            },
+            None => match rx.recv() {
+                Ok(m) => Some(m),
+                Err(mpsc::RecvError) => return,
+            },
+        };
+        match msg {
+            Some(ShellMsg::Request { body, reply }) => {
+                next_req += 1;
+                let req = ReqId(next_req);
+                waiting.insert(req, reply);
+                driver.handle(Instant::now(), Input::Request { req, body });
+            }
+            Some(ShellMsg::Probe(reply)) => {
+                let _ = reply.send(backend.probe());
+            }
+            Some(ShellMsg::WithBackend(f)) => f(&mut backend),
+            // settle() below drains the observations.
+            Some(ShellMsg::Wake) => {}
+            Some(ShellMsg::Stop) => return,
+            None => driver.handle(Instant::now(), Input::Tick),
+        }
+        let mut sink = ShellSink {
+            waiting: &mut waiting,
+            events: &events,
+            config: &config,
+        };
+        if let Err(steps) = settle(&mut driver, &mut backend, &mut now, &mut sink, MAX_STEPS) {
+            tracing::error!(steps, "driver did not settle; continuing");
+        }
+    }
+}

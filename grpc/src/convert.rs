@@ -57,7 +57,11 @@ pub fn task_spec(cfg: &pb::TaskConfig) -> Result<TaskSpec, RpcError> {
         job_name: cfg.job_name.clone(),
         task_group_name: cfg.task_group_name.clone(),
         alloc_dir: PathBuf::from(&cfg.alloc_dir),
-        env: cfg.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        env: cfg
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         user: Some(cfg.user.clone()).filter(|u| !u.is_empty()),
         stdout_path: PathBuf::from(&cfg.stdout_path),
         stderr_path: PathBuf::from(&cfg.stderr_path),
@@ -73,7 +77,10 @@ pub fn task_spec(cfg: &pb::TaskConfig) -> Result<TaskSpec, RpcError> {
 }
 
 /// `TaskHandle` for a started task: `config` echoed, `driver_state` self-sufficient.
-pub fn task_handle(config: pb::TaskConfig, state: &DriverState) -> Result<pb::TaskHandle, RpcError> {
+pub fn task_handle(
+    config: pb::TaskConfig,
+    state: &DriverState,
+) -> Result<pb::TaskHandle, RpcError> {
     let driver_state = serde_json::to_vec(state)
         .map_err(|e| RpcError::Internal(format!("encoding driver_state: {e}")))?;
     Ok(pb::TaskHandle {
@@ -291,7 +298,10 @@ mod tests {
     fn bad_task_id_names_the_field() {
         let mut c = cfg();
         c.id = String::new();
-        let e = task_spec(&c).err().map(|e| e.to_string()).unwrap_or_default();
+        let e = task_spec(&c)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.starts_with("task.id:"), "{e}");
         c.id = "a\0b".into();
         assert!(task_spec(&c).is_err());
@@ -303,12 +313,18 @@ mod tests {
             version: HANDLE_VERSION,
             ..Default::default()
         };
-        let e = driver_state(&h).err().map(|e| e.to_string()).unwrap_or_default();
+        let e = driver_state(&h)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.starts_with("handle.driver_state"), "{e}");
         h.driver_state = b"{not json".to_vec();
         assert!(driver_state(&h).is_err());
         h.version = 0;
-        let e = driver_state(&h).err().map(|e| e.to_string()).unwrap_or_default();
+        let e = driver_state(&h)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.starts_with("handle.version"), "{e}");
     }
 
@@ -350,7 +366,15 @@ mod tests {
         let id = TaskId::parse("a/b/c").unwrap_or_default();
         let s = task_stats(&id, &Usage::default(), CpuPercent::default(), UNIX_EPOCH);
         assert!(s.timestamp.is_some());
-        assert!(s.agg_resource_usage.as_ref().and_then(|a| a.cpu.as_ref()).is_some());
-        assert!(s.agg_resource_usage.as_ref().and_then(|a| a.memory.as_ref()).is_some());
+        assert!(s
+            .agg_resource_usage
+            .as_ref()
+            .and_then(|a| a.cpu.as_ref())
+            .is_some());
+        assert!(s
+            .agg_resource_usage
+            .as_ref()
+            .and_then(|a| a.memory.as_ref())
+            .is_some());
     }
 }

@@ -12,9 +12,8 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
 
 /// `2006-01-02T15:04:05.000000Z07:00` in Go's layout: exactly six fractional digits, UTC `Z`.
-const TIMESTAMP: &[BorrowedFormatItem<'static>] = format_description!(
-    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-);
+const TIMESTAMP: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
 
 /// The hclog module name of every line.
 pub const MODULE: &str = "pledge";
@@ -146,8 +145,8 @@ pub fn level_from_env() -> tracing_subscriber::filter::LevelFilter {
 /// logs panics as error lines (stderr itself may be /dev/null by then). Idempotent: a second
 /// call leaves the first subscriber in place.
 pub fn install<W: Write + Send + 'static>(out: W) {
-    let subscriber = tracing_subscriber::registry()
-        .with(HclogLayer::new(out).with_filter(level_from_env()));
+    let subscriber =
+        tracing_subscriber::registry().with(HclogLayer::new(out).with_filter(level_from_env()));
     if tracing::subscriber::set_global_default(subscriber).is_ok() {
         std::panic::set_hook(Box::new(|info| {
             tracing::error!(panic = %info, "plugin panicked");

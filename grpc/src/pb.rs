@@ -21,7 +21,10 @@ pub mod hashicorp {
             pub mod base {
                 /// `hashicorp.nomad.plugins.base.proto`: the BasePlugin service.
                 pub mod proto {
-                    include!(concat!(env!("OUT_DIR"), "/hashicorp.nomad.plugins.base.proto.rs"));
+                    include!(concat!(
+                        env!("OUT_DIR"),
+                        "/hashicorp.nomad.plugins.base.proto.rs"
+                    ));
                 }
             }
             /// `hashicorp.nomad.plugins.drivers.*`.

@@ -161,11 +161,7 @@ mod tests {
 
     #[test]
     fn only_command_is_required() {
-        let required: Vec<&str> = TASK_ATTRS
-            .iter()
-            .filter(|a| a.2)
-            .map(|a| a.0)
-            .collect();
+        let required: Vec<&str> = TASK_ATTRS.iter().filter(|a| a.2).map(|a| a.0).collect();
         assert_eq!(required, vec!["command"]);
     }
 }

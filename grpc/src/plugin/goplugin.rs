@@ -83,7 +83,10 @@ impl GrpcBroker for Broker {
         tokio::spawn(async move {
             let _keep_open = tx;
             while let Some(Ok(info)) = inbound.next().await {
-                tracing::debug!(service_id = info.service_id, "ignoring broker connection info");
+                tracing::debug!(
+                    service_id = info.service_id,
+                    "ignoring broker connection info"
+                );
             }
         });
         Ok(Response::new(Box::pin(

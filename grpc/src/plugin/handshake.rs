@@ -18,7 +18,8 @@ pub const PROTOCOL_VERSIONS_ENV: &str = "PLUGIN_PROTOCOL_VERSIONS";
 pub const UNIX_SOCKET_DIR_ENV: &str = "PLUGIN_UNIX_SOCKET_DIR";
 
 /// What go-plugin's Go servers print when run without the cookie (go-plugin `server.go`).
-pub const NOT_A_PLUGIN_MESSAGE: &str = "This binary is a plugin. These are not meant to be executed directly.\n\
+pub const NOT_A_PLUGIN_MESSAGE: &str =
+    "This binary is a plugin. These are not meant to be executed directly.\n\
 Please execute the program that consumes these plugins, which will\n\
 load any plugins automatically\n";
 

@@ -121,7 +121,9 @@ where
         .map_err(ServeError::Signal)?;
 
     let base = socket::base_dir(
-        std::env::var(handshake::UNIX_SOCKET_DIR_ENV).ok().as_deref(),
+        std::env::var(handshake::UNIX_SOCKET_DIR_ENV)
+            .ok()
+            .as_deref(),
         std::env::var("TMPDIR").ok().as_deref(),
     );
     let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
@@ -160,8 +162,12 @@ where
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(
-            DriverServer::new(DriverService::new(shell.clone(), wiring.runtime, wiring.exec))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            DriverServer::new(DriverService::new(
+                shell.clone(),
+                wiring.runtime,
+                wiring.exec,
+            ))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
         .serve_with_incoming(UnixListenerStream::new(listener));
     tokio::pin!(server);

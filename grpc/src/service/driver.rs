@@ -82,7 +82,8 @@ fn shell_err(e: ShellError) -> Status {
 
 fn id_of(raw: &str) -> Result<TaskId, Status> {
     // An id that cannot be valid cannot be tracked either: answer as for any unknown id.
-    TaskId::parse(raw).map_err(|_| Status::not_found(DriverError::UnknownTask(TaskId::default()).to_string()))
+    TaskId::parse(raw)
+        .map_err(|_| Status::not_found(DriverError::UnknownTask(TaskId::default()).to_string()))
 }
 
 impl<B: 'static> DriverService<B> {
@@ -90,7 +91,12 @@ impl<B: 'static> DriverService<B> {
         self.shell.call(body).await.map_err(shell_err)
     }
 
-    async fn exec_plan(&self, task: TaskId, argv: Vec<String>, tty: bool) -> Result<pledge_core::ExecPlan, Status> {
+    async fn exec_plan(
+        &self,
+        task: TaskId,
+        argv: Vec<String>,
+        tty: bool,
+    ) -> Result<pledge_core::ExecPlan, Status> {
         if argv.is_empty() || argv[0].is_empty() {
             return Err(RpcError::BadRequest {
                 field: "command".into(),
@@ -230,7 +236,9 @@ impl<B: 'static> Driver for DriverService<B> {
                 config: Box::new(config),
             })
             .await
-            .inspect_err(|s| tracing::warn!(task = %id, error = %s.message(), "StartTask failed"))?;
+            .inspect_err(
+                |s| tracing::warn!(task = %id, error = %s.message(), "StartTask failed"),
+            )?;
         match reply {
             Reply::Started(state) => {
                 tracing::info!(task = %id, pid = state.process.pid, "task started");
@@ -337,17 +345,29 @@ impl<B: 'static> Driver for DriverService<B> {
                     None => match stats_sample(&shell, &task).await {
                         Ok(u) => u,
                         // The task exited (or was destroyed): the stream ends normally.
-                        Err(s) if s.code() == tonic::Code::FailedPrecondition || s.code() == tonic::Code::NotFound => return,
+                        Err(s)
+                            if s.code() == tonic::Code::FailedPrecondition
+                                || s.code() == tonic::Code::NotFound =>
+                        {
+                            return
+                        }
                         Err(s) => {
                             let _ = tx.send(Err(s)).await;
                             return;
                         }
                     },
                 };
-                let cpu = prev.as_ref().map(|p| cpu_percent(p, &usage)).unwrap_or_default();
+                let cpu = prev
+                    .as_ref()
+                    .map(|p| cpu_percent(p, &usage))
+                    .unwrap_or_default();
                 let stats = convert::task_stats(&task, &usage, cpu, SystemTime::now());
                 prev = Some(usage);
-                if tx.send(Ok(pb::TaskStatsResponse { stats: Some(stats) })).await.is_err() {
+                if tx
+                    .send(Ok(pb::TaskStatsResponse { stats: Some(stats) }))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 tokio::select! {
@@ -472,17 +492,38 @@ impl<B: 'static> Driver for DriverService<B> {
                     return;
                 }
                 Err(e) => {
-                    let _ = tx.send(Err(Status::from(RpcError::Internal(format!("exec worker: {e}"))))).await;
+                    let _ = tx
+                        .send(Err(Status::from(RpcError::Internal(format!(
+                            "exec worker: {e}"
+                        )))))
+                        .await;
                     return;
                 }
             };
             let io = |data: Vec<u8>| Some(pb::ExecTaskStreamingIoOperation { data, close: false });
-            let closed = || Some(pb::ExecTaskStreamingIoOperation { data: Vec::new(), close: true });
+            let closed = || {
+                Some(pb::ExecTaskStreamingIoOperation {
+                    data: Vec::new(),
+                    close: true,
+                })
+            };
             let frames = [
-                pb::ExecTaskStreamingResponse { stdout: io(out.stdout), ..Default::default() },
-                pb::ExecTaskStreamingResponse { stderr: io(out.stderr), ..Default::default() },
-                pb::ExecTaskStreamingResponse { stdout: closed(), ..Default::default() },
-                pb::ExecTaskStreamingResponse { stderr: closed(), ..Default::default() },
+                pb::ExecTaskStreamingResponse {
+                    stdout: io(out.stdout),
+                    ..Default::default()
+                },
+                pb::ExecTaskStreamingResponse {
+                    stderr: io(out.stderr),
+                    ..Default::default()
+                },
+                pb::ExecTaskStreamingResponse {
+                    stdout: closed(),
+                    ..Default::default()
+                },
+                pb::ExecTaskStreamingResponse {
+                    stderr: closed(),
+                    ..Default::default()
+                },
                 pb::ExecTaskStreamingResponse {
                     exited: true,
                     result: Some(pb::ExitResult {

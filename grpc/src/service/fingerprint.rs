@@ -30,7 +30,10 @@ pub fn fingerprint(
     let mut put = |k: &str, v: Value| {
         a.insert(format!("{prefix}.{k}"), attr(v));
     };
-    put("version", Value::StringVal(env!("CARGO_PKG_VERSION").to_owned()));
+    put(
+        "version",
+        Value::StringVal(env!("CARGO_PKG_VERSION").to_owned()),
+    );
     put("landlock_abi", Value::IntVal(i64::from(host.landlock_abi)));
     put(
         "cgroup",
@@ -82,7 +85,8 @@ fn health(host: &HostFacts, runtime: bool) -> (HealthState, String) {
         problems.push("the plugin must run as root to sandbox tasks".to_owned());
     }
     if !host.seccomp {
-        problems.push("the kernel offers no seccomp filters (promises cannot be enforced)".to_owned());
+        problems
+            .push("the kernel offers no seccomp filters (promises cannot be enforced)".to_owned());
     }
     if host.cgroup == CgroupMode::None {
         problems.push("no usable cgroup hierarchy (resources cannot be enforced)".to_owned());
@@ -126,9 +130,18 @@ mod tests {
         assert_eq!(f.health_description, "Healthy");
         let get = |k: &str| f.attributes.get(k).and_then(|a| a.value.clone());
         assert_eq!(get("driver.pledge.landlock_abi"), Some(Value::IntVal(7)));
-        assert_eq!(get("driver.pledge.cgroup"), Some(Value::StringVal("v1".into())));
-        assert_eq!(get("driver.pledge.cap.net_bind"), Some(Value::BoolVal(true)));
-        assert_eq!(get("driver.pledge.mode"), Some(Value::StringVal("builtin".into())));
+        assert_eq!(
+            get("driver.pledge.cgroup"),
+            Some(Value::StringVal("v1".into()))
+        );
+        assert_eq!(
+            get("driver.pledge.cap.net_bind"),
+            Some(Value::BoolVal(true))
+        );
+        assert_eq!(
+            get("driver.pledge.mode"),
+            Some(Value::StringVal("builtin".into()))
+        );
         assert!(get("driver.pledge.version").is_some());
     }
 

@@ -1,0 +1,505 @@
+//! The built binary, driven the way Nomad's client drives it: launched with the go-plugin
+//! environment, handshake read from stdout, tonic over the unix socket, configs encoded as
+//! go-cty encodes them. This build's default wiring may lack the Linux task runtime; task RPCs
+//! that need it are checked for an honest Unimplemented (or, once wired, real behaviour).
+
+mod common;
+
+use common::{connect, encode, object, plugin_keys, task_keys, Cty};
+use pledge_grpc::pb::base::base_plugin_client::BasePluginClient;
+use pledge_grpc::pb::base::{PluginInfoRequest, PluginType, SetConfigRequest};
+use pledge_grpc::pb::drivers::{self as pb, driver_client::DriverClient};
+use pledge_grpc::pb::goplugin::{
+    grpc_broker_client::GrpcBrokerClient, grpc_controller_client::GrpcControllerClient,
+    grpc_stdio_client::GrpcStdioClient, Empty,
+};
+use pledge_grpc::pb::health::{health_client::HealthClient, HealthCheckRequest};
+use pledge_grpc::plugin::handshake::{MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE};
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use tonic::Code;
+
+const BIN: &str = env!("CARGO_BIN_EXE_nomad-pledge-driver");
+
+struct Plugin {
+    child: Child,
+    socket: PathBuf,
+    handshake: String,
+    stdout_rest: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+fn base_command(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.env(MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE)
+        .env("PLUGIN_PROTOCOL_VERSIONS", "2")
+        .env("PLUGIN_MIN_PORT", "10000")
+        .env("PLUGIN_MAX_PORT", "25000")
+        .env("PLUGIN_UNIX_SOCKET_DIR", dir)
+        .env("NOMAD_PLEDGE_LOG_LEVEL", "trace")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+fn tempdir() -> tempfile::TempDir {
+    match tempfile::Builder::new().prefix("pg").tempdir_in("/tmp") {
+        Ok(d) => d,
+        Err(e) => panic!("tempdir: {e}"),
+    }
+}
+
+impl Plugin {
+    fn start() -> Self {
+        let dir = tempdir();
+        let mut child = match base_command(dir.path()).spawn() {
+            Ok(c) => c,
+            Err(e) => panic!("spawn {BIN}: {e}"),
+        };
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let stderr_buf = Arc::new(Mutex::new(Vec::new()));
+        let mut threads = Vec::new();
+        if let Some(mut e) = stderr {
+            let buf = stderr_buf.clone();
+            threads.push(std::thread::spawn(move || {
+                let mut v = Vec::new();
+                let _ = e.read_to_end(&mut v);
+                if let Ok(mut b) = buf.lock() {
+                    b.extend(v);
+                }
+            }));
+        }
+        let mut reader = match stdout {
+            Some(s) => BufReader::new(s),
+            None => panic!("no stdout"),
+        };
+        let mut handshake = String::new();
+        let _ = reader.read_line(&mut handshake);
+        let rest = Arc::new(Mutex::new(Vec::new()));
+        let rest2 = rest.clone();
+        threads.push(std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = reader.read_to_end(&mut v);
+            if let Ok(mut b) = rest2.lock() {
+                b.extend(v);
+            }
+        }));
+        let parts: Vec<&str> = handshake.trim_end().split('|').collect();
+        assert_eq!(parts.len(), 6, "handshake {handshake:?}");
+        let socket = PathBuf::from(parts[3]);
+        Self {
+            child,
+            socket,
+            handshake,
+            stdout_rest: rest,
+            stderr: stderr_buf,
+            threads,
+            _dir: dir,
+        }
+    }
+
+    async fn channel(&self) -> tonic::transport::Channel {
+        connect(self.socket.clone()).await
+    }
+
+    /// Shuts the plugin down through GRPCController and returns (exit status, stderr text).
+    async fn shutdown(mut self) -> (std::process::ExitStatus, String, Vec<u8>) {
+        let mut ctl = GrpcControllerClient::new(self.channel().await);
+        // The reply may or may not arrive before the process exits (as with Go plugins).
+        let _ = ctl.shutdown(Empty {}).await;
+        let status = match self.child.wait() {
+            Ok(s) => s,
+            Err(e) => panic!("wait: {e}"),
+        };
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        let err = self.stderr.lock().map(|b| b.clone()).unwrap_or_default();
+        let out = self
+            .stdout_rest
+            .lock()
+            .map(|b| b.clone())
+            .unwrap_or_default();
+        (status, String::from_utf8_lossy(&err).into_owned(), out)
+    }
+}
+
+impl Drop for Plugin {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn run_to_exit(cmd: &mut Command) -> (i32, String, String) {
+    let out = match cmd.output() {
+        Ok(o) => o,
+        Err(e) => panic!("run: {e}"),
+    };
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn missing_or_wrong_cookie_exits_1_with_go_plugins_message() {
+    let dir = tempdir();
+    for cookie in [None, Some("wrong"), Some("")] {
+        let mut c = base_command(dir.path());
+        match cookie {
+            None => {
+                c.env_remove(MAGIC_COOKIE_KEY);
+            }
+            Some(v) => {
+                c.env(MAGIC_COOKIE_KEY, v);
+            }
+        }
+        let (code, out, err) = run_to_exit(&mut c);
+        assert_eq!(code, 1, "cookie {cookie:?}");
+        assert_eq!(out, "", "nothing on stdout");
+        assert!(
+            err.starts_with(
+                "This binary is a plugin. These are not meant to be executed directly."
+            ),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn unsupported_protocol_versions_exit_1_naming_the_variable() {
+    let dir = tempdir();
+    let mut c = base_command(dir.path());
+    c.env("PLUGIN_PROTOCOL_VERSIONS", "1,3");
+    let (code, out, err) = run_to_exit(&mut c);
+    assert_eq!(code, 1);
+    assert_eq!(out, "");
+    assert!(err.contains("PLUGIN_PROTOCOL_VERSIONS"), "{err}");
+    assert!(err.contains("\"1,3\""), "{err}");
+    // Nothing left behind in the socket dir.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .map(|d| d.count())
+        .into_iter()
+        .collect();
+    assert_eq!(left, vec![0]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn handshake_socket_and_stdio_hygiene() {
+    let p = Plugin::start();
+    assert!(p.handshake.starts_with("1|2|unix|/"), "{:?}", p.handshake);
+    assert!(p.handshake.ends_with("|grpc|\n"), "{:?}", p.handshake);
+    assert!(
+        p.socket.starts_with(p._dir.path()),
+        "socket in PLUGIN_UNIX_SOCKET_DIR"
+    );
+    let sock_dir = p.socket.parent().map(PathBuf::from).unwrap_or_default();
+    let mode = std::fs::metadata(&sock_dir).map(|m| m.permissions().mode() & 0o777);
+    assert_eq!(mode.ok(), Some(0o700));
+    // fds 0-2 of the plugin point at /dev/null after the handshake.
+    let pid = p.child.id();
+    let mut health = HealthClient::new(p.channel().await);
+    let h = health
+        .check(HealthCheckRequest {
+            service: "plugin".into(),
+        })
+        .await
+        .map(|r| r.into_inner().status);
+    assert_eq!(h.ok(), Some(1), "plugin SERVING");
+    for fd in 0..3 {
+        let target = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap_or_default();
+        assert_eq!(target, PathBuf::from("/dev/null"), "fd {fd}");
+    }
+    // SIGINT is ignored.
+    let _ = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status();
+    let mut base = BasePluginClient::new(p.channel().await);
+    assert!(
+        base.plugin_info(PluginInfoRequest {}).await.is_ok(),
+        "alive after SIGINT"
+    );
+
+    let (status, stderr, stdout_rest) = p.shutdown().await;
+    assert_eq!(status.code(), Some(0));
+    assert!(stdout_rest.is_empty(), "only the handshake line on stdout");
+    assert!(!sock_dir.exists(), "socket dir removed on Shutdown");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(!lines.is_empty());
+    for l in &lines {
+        let v: serde_json::Value = match serde_json::from_str(l) {
+            Ok(v) => v,
+            Err(e) => panic!("stderr line is not JSON ({e}): {l}"),
+        };
+        for k in ["@level", "@message", "@timestamp", "@module"] {
+            assert!(v.get(k).is_some(), "{k} missing in {l}");
+        }
+        let ts = v["@timestamp"].as_str().unwrap_or("");
+        assert_eq!(ts.len(), "2024-05-01T12:00:00.000000Z".len(), "{ts}");
+    }
+    assert!(stderr.contains("ignoring SIGINT"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn go_plugin_streams_open_like_the_host_opens_them() {
+    let p = Plugin::start();
+    let ch = p.channel().await;
+    let mut stdio = GrpcStdioClient::new(ch.clone());
+    assert!(stdio.stream_stdio(()).await.is_ok());
+    let mut broker = GrpcBrokerClient::new(ch.clone());
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let resp = broker
+        .start_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await;
+    assert!(resp.is_ok());
+    drop(tx);
+    let (status, _, _) = p.shutdown().await;
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn base_plugin_info_schema_and_set_config() {
+    let p = Plugin::start();
+    let ch = p.channel().await;
+    let mut base = BasePluginClient::new(ch.clone());
+    let info = base
+        .plugin_info(PluginInfoRequest {})
+        .await
+        .map(|r| r.into_inner());
+    let info = match info {
+        Ok(i) => i,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(info.r#type, PluginType::Driver as i32);
+    assert_eq!(info.plugin_api_versions, vec!["v0.1.0".to_owned()]);
+    assert_eq!(info.name, "pledge");
+    assert_eq!(info.plugin_version, env!("CARGO_PKG_VERSION"));
+    let schema = base
+        .config_schema(pledge_grpc::pb::base::ConfigSchemaRequest {})
+        .await
+        .map(|r| r.into_inner().spec.is_some());
+    assert_eq!(schema.ok(), Some(true));
+
+    let keys = plugin_keys();
+    let good = encode(&object(
+        &keys,
+        &[
+            ("pids_limit", Cty::Int(512)),
+            ("cpu_hard_limit", Cty::Bool(true)),
+        ],
+    ));
+    let req = |b: Vec<u8>| SetConfigRequest {
+        msgpack_config: b,
+        nomad_config: None,
+        plugin_api_version: "v0.1.0".into(),
+    };
+    // Launch B calls it twice.
+    for _ in 0..2 {
+        let r = base.set_config(req(good.clone())).await;
+        assert!(r.is_ok(), "{r:?}");
+    }
+    // Malformed msgpack.
+    let e = base.set_config(req(vec![0xc1, 0xff, 0x00])).await.err();
+    assert_eq!(
+        e.as_ref().map(tonic::Status::code),
+        Some(Code::InvalidArgument)
+    );
+    // Wrong type: a string where a bool belongs; the error names the field.
+    let bad = encode(&object(&keys, &[("cpu_hard_limit", Cty::str("yes"))]));
+    let e = base.set_config(req(bad)).await.err();
+    let msg = e
+        .as_ref()
+        .map(|s| s.message().to_owned())
+        .unwrap_or_default();
+    assert_eq!(e.map(|s| s.code()), Some(Code::InvalidArgument));
+    assert!(msg.contains("cpu_hard_limit"), "{msg}");
+    // Still up, and the good config still applies.
+    assert!(base.set_config(req(good)).await.is_ok());
+    let (status, _, _) = p.shutdown().await;
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn driver_rpcs_without_tasks() {
+    let p = Plugin::start();
+    let ch = p.channel().await;
+    let mut base = BasePluginClient::new(ch.clone());
+    let cfg = encode(&object(&plugin_keys(), &[]));
+    let r = base
+        .set_config(SetConfigRequest {
+            msgpack_config: cfg,
+            nomad_config: None,
+            plugin_api_version: "v0.1.0".into(),
+        })
+        .await;
+    assert!(r.is_ok(), "{r:?}");
+    let mut d = DriverClient::new(ch.clone());
+
+    let spec = d
+        .task_config_schema(pb::TaskConfigSchemaRequest {})
+        .await
+        .map(|r| r.into_inner().spec.is_some());
+    assert_eq!(spec.ok(), Some(true));
+    let caps = d
+        .capabilities(pb::CapabilitiesRequest {})
+        .await
+        .ok()
+        .and_then(|r| r.into_inner().capabilities);
+    let caps = caps.unwrap_or_default();
+    assert!(caps.send_signals && caps.exec && !caps.must_create_network);
+    assert_eq!(caps.network_isolation_modes, vec![0, 1], "host + group");
+
+    // Fingerprint: the first message arrives at once, with our attributes.
+    let mut fp = match d.fingerprint(pb::FingerprintRequest {}).await {
+        Ok(s) => s.into_inner(),
+        Err(e) => panic!("{e}"),
+    };
+    let first = fp.message().await.ok().flatten().unwrap_or_default();
+    assert!(first.attributes.contains_key("driver.pledge.version"));
+    assert!(!first.health_description.is_empty());
+
+    // Unknown ids: Nomad's message, the plugin stays up.
+    let unknown = "alloc/none/deadbeef".to_owned();
+    let checks: Vec<Result<(), tonic::Status>> = vec![
+        d.wait_task(pb::WaitTaskRequest {
+            task_id: unknown.clone(),
+        })
+        .await
+        .map(|_| ()),
+        d.stop_task(pb::StopTaskRequest {
+            task_id: unknown.clone(),
+            ..Default::default()
+        })
+        .await
+        .map(|_| ()),
+        d.destroy_task(pb::DestroyTaskRequest {
+            task_id: unknown.clone(),
+            force: true,
+        })
+        .await
+        .map(|_| ()),
+        d.inspect_task(pb::InspectTaskRequest {
+            task_id: unknown.clone(),
+        })
+        .await
+        .map(|_| ()),
+        d.signal_task(pb::SignalTaskRequest {
+            task_id: unknown.clone(),
+            signal: "SIGHUP".into(),
+        })
+        .await
+        .map(|_| ()),
+        d.task_stats(pb::TaskStatsRequest {
+            task_id: unknown.clone(),
+            collection_interval: None,
+        })
+        .await
+        .map(|_| ()),
+        d.exec_task(pb::ExecTaskRequest {
+            task_id: unknown.clone(),
+            command: vec!["/bin/true".into()],
+            timeout: None,
+        })
+        .await
+        .map(|_| ()),
+        d.wait_task(pb::WaitTaskRequest {
+            task_id: String::new(),
+        })
+        .await
+        .map(|_| ()),
+    ];
+    for (i, c) in checks.into_iter().enumerate() {
+        let e = c.err();
+        assert_eq!(
+            e.as_ref().map(|s| s.code()),
+            Some(Code::NotFound),
+            "check {i}: {e:?}"
+        );
+        assert_eq!(
+            e.map(|s| s.message().to_owned()).as_deref(),
+            Some("task not found for given id")
+        );
+    }
+
+    // StartTask: bad configs are rejected with the field named, before any launch.
+    let start = |msgpack: Vec<u8>, id: &str| pb::StartTaskRequest {
+        task: Some(pb::TaskConfig {
+            id: id.into(),
+            name: "web".into(),
+            alloc_id: "alloc".into(),
+            alloc_dir: "/tmp/alloc".into(),
+            msgpack_driver_config: msgpack,
+            ..Default::default()
+        }),
+    };
+    let e = d
+        .start_task(start(vec![0x93, 0x01], "alloc/web/1"))
+        .await
+        .err();
+    assert_eq!(e.map(|s| s.code()), Some(Code::InvalidArgument));
+    let wrong = encode(&object(
+        &task_keys(),
+        &[
+            ("command", Cty::str("/bin/sleep")),
+            ("args", Cty::str("10")),
+        ],
+    ));
+    let e = d.start_task(start(wrong, "alloc/web/1")).await.err();
+    let msg = e
+        .as_ref()
+        .map(|s| s.message().to_owned())
+        .unwrap_or_default();
+    assert_eq!(e.map(|s| s.code()), Some(Code::InvalidArgument));
+    assert!(msg.contains("args"), "{msg}");
+    let e = d
+        .start_task(pb::StartTaskRequest { task: None })
+        .await
+        .err();
+    assert_eq!(e.map(|s| s.code()), Some(Code::InvalidArgument));
+
+    // RecoverTask of an unknown task with garbage driver_state.
+    let e = d
+        .recover_task(pb::RecoverTaskRequest {
+            task_id: String::new(),
+            handle: Some(pb::TaskHandle {
+                version: 1,
+                config: Some(pb::TaskConfig {
+                    id: "alloc/web/2".into(),
+                    ..Default::default()
+                }),
+                state: 1,
+                driver_state: b"garbage".to_vec(),
+            }),
+        })
+        .await
+        .err();
+    let code = e.as_ref().map(|s| s.code());
+    assert!(
+        matches!(code, Some(Code::InvalidArgument | Code::Unimplemented)),
+        "{e:?}"
+    );
+
+    // Networks are Nomad's job.
+    let e = d
+        .create_network(pb::CreateNetworkRequest::default())
+        .await
+        .err();
+    assert_eq!(e.map(|s| s.code()), Some(Code::Unimplemented));
+    // Nomad 2.0.4 Init/Shutdown succeed.
+    assert!(d.init(pb::InitRequest {}).await.is_ok());
+    assert!(d.shutdown(pb::ShutdownRequest {}).await.is_ok());
+
+    let (status, _, _) = p.shutdown().await;
+    assert_eq!(status.code(), Some(0));
+}

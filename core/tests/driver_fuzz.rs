@@ -6,7 +6,7 @@ use pledge_core::backend::ProcessIdentity;
 use pledge_core::{
     Command, Driver, DriverState, Effect, ExitResult, FailureClass, HostFacts, Input, Launched,
     Observation, OpId, Outcome, Output, RawPluginConfig, RawTaskConfig, ReqId, Request,
-    SandboxPlan, TaskId, TaskSpec, Usage,
+    SandboxPlan, TaskId, TaskSpec,
 };
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -224,7 +224,7 @@ impl World {
             }
             Act::CompleteUnknown => self.input(Input::Completed {
                 op: OpId(u64::MAX),
-                outcome: Outcome::Ok(Effect::Usage(Box::new(Usage::default()))),
+                outcome: Outcome::Ok(Effect::Usage(Box::default())),
             }),
             Act::Exit(i, code, oom) => self.input(Input::Observed(Observation::Exited {
                 task: tid(i),

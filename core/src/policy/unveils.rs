@@ -78,9 +78,10 @@ pub const DEFAULT_UNVEILS: &[DefaultUnveil] = &[
     row("/usr/share/common-licenses", "r", If(P::Stdio)),
     // rpath
     row("/proc/filesystems", "r", If(P::Rpath)),
-    // inet: CA certificates and the TLS library's config.
+    // inet: CA certificates, the TLS library's config, MIME types servers look up.
     row("/etc/ssl/certs", "r", If(P::Inet)),
     row("/etc/ssl/openssl.cnf", "r", If(P::Inet)),
+    row("/etc/mime.types", "r", If(P::Inet)),
     row("/etc/pki/tls/certs", "r", If(P::Inet)),
     row("/usr/share/ca-certificates", "r", If(P::Inet)),
     // dns: resolver files.

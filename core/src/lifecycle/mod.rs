@@ -96,7 +96,9 @@ pub enum Reply {
     Inspected(Box<TaskView>),
     /// SignalTask.
     Signalled,
-    /// TaskStats sample with the derived CPU percentages.
+    /// One raw TaskStats sample; the stream derives CPU percent with
+    /// [`crate::stats::cpu_percent`] against the previous sample (the first against
+    /// [`Usage::baseline`] at the task's start).
     Stats(Box<Usage>),
     /// Exec: what to run.
     Exec(Box<ExecPlan>),

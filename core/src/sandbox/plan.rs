@@ -442,3 +442,60 @@ fn nomad_v2_path(given: &str) -> Option<String> {
     }
     Some(parts.join("/"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_component_keeps_nomad_names_and_escapes_the_rest() {
+        assert_eq!(path_component("web"), "web");
+        assert_eq!(path_component("8f3c-1.web-2"), "8f3c-1.web-2");
+        assert_eq!(path_component(".."), "%2e.");
+        assert_eq!(path_component("a/b"), "a%2fb");
+        assert_eq!(path_component("a%2fb"), "a%252fb", "escapes stay injective");
+        assert_eq!(path_component(""), "%00");
+        assert_eq!(path_component("x\0"), "x%00");
+    }
+
+    #[test]
+    fn nomad_v2_path_accepts_only_paths_below_the_mount() {
+        assert_eq!(
+            nomad_v2_path("/sys/fs/cgroup/nomad.slice/share.slice/a.t.scope").as_deref(),
+            Some("nomad.slice/share.slice/a.t.scope")
+        );
+        assert_eq!(
+            nomad_v2_path("nomad.slice//./x.scope/").as_deref(),
+            Some("nomad.slice/x.scope")
+        );
+        for bad in [
+            "",
+            "/",
+            "/sys/fs/cgroup",
+            "/sys/fs/cgroup/",
+            "/sys/fs/cgroupx/y",
+            "/etc",
+            "nomad.slice/../../x",
+            "a\0b",
+        ] {
+            assert_eq!(nomad_v2_path(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn dangerous_env_list() {
+        for k in [
+            "LD_PRELOAD",
+            "LD_",
+            "MALLOC_ARENA_MAX",
+            "GLIBC_TUNABLES",
+            "TMPDIR",
+            "NLSPATH",
+        ] {
+            assert!(is_dangerous_env(k), "{k}");
+        }
+        for k in ["PATH", "HOME", "LDFLAGS", "NOMAD_TASK_DIR", "ld_preload"] {
+            assert!(!is_dangerous_env(k), "{k}");
+        }
+    }
+}

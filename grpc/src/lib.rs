@@ -21,6 +21,7 @@ pub mod convert;
 pub mod logging;
 pub mod pb;
 pub mod plugin;
+pub mod runner;
 pub mod schema;
 pub mod service;
 pub mod shell;

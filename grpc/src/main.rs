@@ -11,6 +11,7 @@ fn main() -> ExitCode {
     let code = match args.get(1).and_then(|a| a.to_str()) {
         Some("sandbox") => pledge_backend_linux::sandbox::cli::main(rest),
         Some("supervise") => pledge_backend_linux::runtime::supervisor::main(rest),
+        Some("run") => pledge_grpc::runner::main(rest),
         _ => serve_plugin(),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))

@@ -227,6 +227,14 @@ impl<B: 'static> Driver for DriverService<B> {
         let config = decode_task_config(&task.msgpack_driver_config)
             .map_err(|e| Status::from(RpcError::from(DriverError::InvalidConfig(e))))?;
         if !self.runtime {
+            // Validate anyway, so a bad config is reported as such, not as Unimplemented.
+            let plugin = self.shell.config().borrow().clone();
+            let plugin =
+                plugin.ok_or_else(|| Status::from(RpcError::from(DriverError::NotConfigured)))?;
+            let host = self.shell.probe().await.map_err(shell_err)?;
+            config
+                .validate(&plugin, &host)
+                .map_err(|e| Status::from(RpcError::from(DriverError::InvalidConfig(e))))?;
             return Err(RpcError::Unimplemented("StartTask").into());
         }
         let id = spec.id.clone();

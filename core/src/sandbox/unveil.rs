@@ -106,7 +106,7 @@ impl UnveilRule {
         if !path.starts_with('/') {
             return Err(if explicit || !s.contains(':') {
                 format!(
-                    "path {:?} is not absolute; unveil paths must start with /",
+                    "path {:?} is not absolute (unveil paths start with /)",
                     crate::error::shorten(path)
                 )
             } else {

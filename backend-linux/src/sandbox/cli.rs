@@ -6,7 +6,9 @@
 //! 2 unknown test). The plan it builds goes through the same [`super::prepare`] /
 //! [`super::enter_and_exec`] path as the driver's tasks. Exit codes follow pledge.com where it
 //! has one: 1 usage, 10 program not found, 20 bad unveil, 21 bad promise, 127 exec failed.
-//! `-B` (ours) accepts partial Landlock enforcement, like the plugin's `unveil_best_effort`.
+//! Ours: `-B` accepts partial Landlock enforcement (the plugin's `unveil_best_effort`);
+//! `--bind-port=N` / `--connect-port=N` restrict TCP ports (the task's `bind_ports` /
+//! `connect_ports`).
 
 use super::{enter_and_exec, prepare, SandboxError};
 use pledge_core::config::RlimitDefaults;
@@ -17,7 +19,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 const USAGE: &str = "usage: nomad-pledge-driver sandbox [-p PROMISES]... [-v [PERM:]PATH]... \
-[-u USER] [-g GROUP] [-k] [-V] [-B] [-T pledge|unveil] -- COMMAND [ARGS...]
+[-u USER] [-g GROUP] [-k] [-V] [-B] [-T pledge|unveil] [--bind-port=N]... [--connect-port=N]... \
+-- COMMAND [ARGS...]
 
   -p PROMISES  pledge promises, space separated, repeatable (default: stdio rpath)
   -v PERM:PATH unveil PATH with PERM letters r w x c (default r), repeatable
@@ -27,6 +30,8 @@ const USAGE: &str = "usage: nomad-pledge-driver sandbox [-p PROMISES]... [-v [PE
   -V           do not unveil (seccomp only)
   -B           run even if the kernel can only partly enforce the unveils
   -T WHAT      test whether `pledge` or `unveil` is supported; exit 0 if so, 1 if not
+  --bind-port=N, --connect-port=N
+               allow only these TCP ports for bind/connect (Landlock ABI 4), repeatable
 ";
 
 /// Parsed command line.
@@ -40,6 +45,8 @@ pub(crate) struct Args {
     pub(crate) no_unveil: bool,
     pub(crate) best_effort: bool,
     pub(crate) test: Option<String>,
+    pub(crate) bind_ports: Option<Vec<u16>>,
+    pub(crate) connect_ports: Option<Vec<u16>>,
     pub(crate) help: bool,
     pub(crate) command: Vec<String>,
 }
@@ -55,6 +62,20 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Args, String> {
     while let Some(arg) = it.next() {
         if arg == "--" {
             break;
+        }
+        if let Some(rest) = arg.strip_prefix("--") {
+            let (name, val) = rest
+                .split_once('=')
+                .ok_or_else(|| format!("option --{rest} needs =PORT"))?;
+            let port: u16 = val
+                .parse()
+                .map_err(|_| format!("--{name}: {val:?} is not a port (0-65535)"))?;
+            match name {
+                "bind-port" => out.bind_ports.get_or_insert_with(Vec::new).push(port),
+                "connect-port" => out.connect_ports.get_or_insert_with(Vec::new).push(port),
+                _ => return Err(format!("unknown option --{name}")),
+            }
+            continue;
         }
         if !arg.starts_with('-') || arg == "-" {
             out.command.push(arg);
@@ -158,8 +179,8 @@ pub(crate) fn build_plan(a: &Args) -> Result<SandboxPlan, PlanError> {
         namespaces: NamespacePlan::default(),
         cgroup: CgroupPlan::default(),
         rlimits: RlimitDefaults::default(),
-        bind_ports: None,
-        connect_ports: None,
+        bind_ports: a.bind_ports.clone(),
+        connect_ports: a.connect_ports.clone(),
         net_bind_service: false,
         tmp_dir,
         pledge_executable: None,

@@ -1,0 +1,208 @@
+//! Surviving the plugin: tasks keep running when the backend (the plugin) goes away, a new
+//! backend re-attaches from the persisted driver state, and each task reports its own exit
+//! code. A task whose supervisor died is reported lost and killed, never left unmanaged.
+
+mod runtime_common;
+
+use pledge_core::{Backend, Classify, DriverState, Effect, FailureClass};
+use runtime_common::*;
+use std::time::Duration;
+
+#[test]
+fn twenty_tasks_survive_the_plugin_and_report_their_own_exit_codes() {
+    if !privileged("twenty_tasks_survive_the_plugin_and_report_their_own_exit_codes") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let go = scratch.dir.path().join("GO");
+    let script = format!(
+        "while [ ! -e {} ]; do sleep 0.05; done; exit $CODE",
+        go.display()
+    );
+    let mut states: Vec<(DriverState, i32)> = Vec::new();
+    {
+        let wake = Wake::default();
+        let mut first = backend(&wake);
+        for i in 0..20 {
+            let code = 10 + i;
+            let mut shape = TaskShape::new("survivor", "sh", &[]);
+            shape
+                .unveil
+                .push(format!("r:{}", scratch.dir.path().display()));
+            let argv = ["-c", script.as_str()];
+            shape.args = &argv;
+            let mut plan = plan(&scratch, &shape);
+            plan.env.insert("CODE".into(), code.to_string());
+            match first.launch(&plan) {
+                Ok(l) => states.push((l.state, code)),
+                Err(e) => panic!("launch {i}: {}", pledge_core::backend::error_chain(&e)),
+            }
+        }
+        // The plugin goes away: its watcher stops, its pidfds close. Nothing kills tasks.
+    }
+    for (s, _) in &states {
+        assert!(
+            pledge_backend_linux::runtime::procfs::start_time(s.process.pid)
+                == Some(s.process.pid_start),
+            "task {} still runs after the plugin is gone",
+            s.plan.task
+        );
+    }
+    let wake = Wake::default();
+    let mut second = backend(&wake);
+    for (s, _) in &states {
+        match second.reattach(s) {
+            Ok(Effect::Launched(_)) => {}
+            Ok(other) => panic!("{}: expected running, got {other:?}", s.plan.task),
+            Err(e) => panic!(
+                "reattach {}: {}",
+                s.plan.task,
+                pledge_core::backend::error_chain(&e)
+            ),
+        }
+    }
+    if let Err(e) = std::fs::write(&go, b"go") {
+        panic!("{e}");
+    }
+    for (s, code) in &states {
+        let r = wait_exit(&mut second, &wake, &s.plan.task, Duration::from_secs(30));
+        assert_eq!(
+            (r.exit_code, r.signal, r.err.as_deref()),
+            (*code, 0, None),
+            "{}",
+            s.plan.task
+        );
+    }
+    for (s, _) in &states {
+        if let Err(e) = second.cleanup(&s.plan.task) {
+            panic!("cleanup: {e}");
+        }
+    }
+}
+
+#[test]
+fn exit_while_no_plugin_runs_is_reported_on_reattach() {
+    if !privileged("exit_while_no_plugin_runs_is_reported_on_reattach") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let state = {
+        let wake = Wake::default();
+        let mut first = backend(&wake);
+        let plan = plan(&scratch, &TaskShape::new("quick", "sh", &["-c", "exit 42"]));
+        match first.launch(&plan) {
+            Ok(l) => l.state,
+            Err(e) => panic!("launch: {}", pledge_core::backend::error_chain(&e)),
+        }
+    };
+    let exit_file = state.process.state_dir.join("exit.json");
+    for _ in 0..200 {
+        if exit_file.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let wake = Wake::default();
+    let mut second = backend(&wake);
+    match second.reattach(&state) {
+        Ok(Effect::AlreadyExited { result, .. }) => {
+            assert_eq!((result.exit_code, result.signal), (42, 0));
+        }
+        other => panic!("expected AlreadyExited, got {other:?}"),
+    }
+    if let Err(e) = second.cleanup(&state.plan.task) {
+        panic!("cleanup: {e}");
+    }
+    assert!(!state.process.state_dir.exists());
+}
+
+#[test]
+fn a_task_whose_supervisor_died_is_lost_and_killed() {
+    if !privileged("a_task_whose_supervisor_died_is_lost_and_killed") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let wake = Wake::default();
+    let mut first = backend(&wake);
+    let plan = plan(&scratch, &TaskShape::new("orphan", "sleep", &["600"]));
+    let l = match first.launch(&plan) {
+        Ok(l) => l,
+        Err(e) => panic!("launch: {}", pledge_core::backend::error_chain(&e)),
+    };
+    let cg = first.cgroup_of(&plan.task).cloned();
+    drop(first);
+    let p = &l.state.process;
+    let sup = nix::unistd::Pid::from_raw(i32::try_from(p.supervisor_pid).unwrap_or(0));
+    if let Err(e) = nix::sys::signal::kill(sup, nix::sys::signal::SIGKILL) {
+        panic!("kill supervisor: {e}");
+    }
+    for _ in 0..200 {
+        if pledge_backend_linux::runtime::procfs::start_time(p.supervisor_pid)
+            != Some(p.supervisor_start)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let wake = Wake::default();
+    let mut second = backend(&wake);
+    let e = match second.reattach(&l.state) {
+        Err(e) => e,
+        Ok(other) => panic!("a task without supervisor must not be taken for running: {other:?}"),
+    };
+    assert_eq!(e.class(), FailureClass::Gone, "{e}");
+    for _ in 0..200 {
+        if pledge_backend_linux::runtime::procfs::start_time(p.pid) != Some(p.pid_start) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_ne!(
+        pledge_backend_linux::runtime::procfs::start_time(p.pid),
+        Some(p.pid_start),
+        "the unmanaged task was killed"
+    );
+    if let Some(cg) = cg {
+        use pledge_backend_linux::runtime::cgroup::CgroupOps;
+        for d in cg.dirs() {
+            assert!(!d.exists(), "{} removed", d.display());
+        }
+    }
+    assert!(!p.state_dir.exists());
+}
+
+#[test]
+fn a_reused_pid_is_never_taken_for_the_task() {
+    if !privileged("a_reused_pid_is_never_taken_for_the_task") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let wake = Wake::default();
+    let mut b = backend(&wake);
+    let plan = plan(&scratch, &TaskShape::new("ident", "sleep", &["600"]));
+    let l = match b.launch(&plan) {
+        Ok(l) => l,
+        Err(e) => panic!("launch: {}", pledge_core::backend::error_chain(&e)),
+    };
+    let mut forged = l.state.clone();
+    // Same pids, different start time: what a reused pid looks like.
+    forged.process.supervisor_start += 1;
+    forged.plan.task = match pledge_core::TaskId::parse(format!("{}-forged", plan.task)) {
+        Ok(t) => t,
+        Err(e) => panic!("{e}"),
+    };
+    forged.process.state_dir = scratch.dir.path().join("forged-state");
+    let _ = std::fs::create_dir_all(&forged.process.state_dir);
+    forged.plan.cgroup.v1_path.push_str("-forged");
+    forged.plan.cgroup.v2_path.push_str("-forged");
+    let e = b.reattach(&forged).err();
+    assert_eq!(e.map(|e| e.class()), Some(FailureClass::Gone));
+    // ...and the real task was not touched.
+    assert_eq!(
+        pledge_backend_linux::runtime::procfs::start_time(l.state.process.pid),
+        Some(l.state.process.pid_start)
+    );
+    if let Err(e) = b.cleanup(&plan.task) {
+        panic!("cleanup: {e}");
+    }
+}

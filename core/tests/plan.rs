@@ -397,3 +397,48 @@ fn rendering_of_a_minimal_plan_exactly() {
         ]
     );
 }
+
+#[test]
+fn from_cty_msgpack_bytes_to_argv() {
+    use rmpv::Value;
+    // Every schema key present, nil when unset, numbers in cty's forms (protocol.md §3.3).
+    let keys = [
+        (
+            "args",
+            Value::Array(vec![Value::from("-c"), Value::from("echo hi")]),
+        ),
+        ("bind_ports", Value::Nil),
+        ("command", Value::from("/bin/sh")),
+        ("connect_ports", Value::Nil),
+        ("importance", Value::from("HIGH")),
+        ("ipc_mode", Value::Nil),
+        ("kill_on_violation", Value::Nil),
+        ("net_bind_service", Value::Nil),
+        ("pid_mode", Value::Nil),
+        ("pids_limit", Value::from("64")),
+        ("promises", Value::from("stdio rpath proc exec")),
+        ("rlimit_as", Value::Nil),
+        ("rlimit_cpu", Value::F64(30.0)),
+        ("rlimit_fsize", Value::Nil),
+        ("rlimit_nofile", Value::from(1024)),
+        ("rlimit_nproc", Value::Nil),
+        ("sandbox_mode", Value::Nil),
+        ("unveil", Value::Array(vec![Value::from("rx:/usr/bin")])),
+    ];
+    let v = Value::Map(keys.into_iter().map(|(k, v)| (Value::from(k), v)).collect());
+    let mut bytes = Vec::new();
+    rmpv::encode::write_value(&mut bytes, &v).unwrap();
+    let raw = pledge_core::config::decode_task_config(&bytes).unwrap();
+    let plan = plan_with(&spec(), raw, &PluginConfig::default(), &v2_host());
+    assert_eq!(plan.cgroup.pids_max, Some(64));
+    assert_eq!(plan.cgroup.nice, -10);
+    assert_eq!(plan.rlimits.cpu, Some(30));
+    assert_eq!(plan.rlimits.nofile, Some(1024));
+    let argv = builtin_argv(&plan, "/self");
+    assert_eq!(
+        &argv[..4],
+        ["/self", "sandbox", "-p", "stdio rpath proc exec"]
+    );
+    assert!(argv.contains(&"rx:/usr/bin".to_string()));
+    assert_eq!(&argv[argv.len() - 4..], ["--", "/bin/sh", "-c", "echo hi"]);
+}

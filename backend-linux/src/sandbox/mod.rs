@@ -26,6 +26,7 @@ mod error;
 mod exec;
 mod landlock_rules;
 mod prologue;
+mod readme;
 mod report;
 mod rlimits;
 mod syscalls;

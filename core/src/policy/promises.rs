@@ -879,7 +879,7 @@ fn describe_cond(c: &Cond) -> String {
     match c {
         Cond::Eq { arg, value } => format!("arg{arg} == {value:#x}"),
         Cond::Ne { arg, value } => format!("arg{arg} != {value:#x}"),
-        Cond::Masked { arg, mask, value } => format!("arg{arg} & {mask:#o} == {value:#o}"),
+        Cond::Masked { arg, mask, value } => format!("arg{arg} & {mask:#x} == {value:#x}"),
         Cond::Null { arg } => format!("arg{arg} == NULL"),
         Cond::SelfPid { arg } => format!("arg{arg} == own pid"),
     }
@@ -1302,4 +1302,31 @@ mod tests {
         }
         assert!(all_syscalls().len() > 150);
     }
+}
+
+/// The README's promise table (a test in backend-linux checks the README holds exactly this).
+pub fn markdown_table() -> String {
+    let mut s = String::from(
+        "| promise | syscalls (any arguments) | syscalls with argument checks |\n|---|---|---|\n",
+    );
+    let always: Vec<&str> = ALWAYS.iter().map(|r| r.syscall).collect();
+    s.push_str(&format!("| *(always)* | {} | — |\n", always.join(" ")));
+    for p in Promise::ALL {
+        let (plain, checked) = describe(p);
+        let plain = if plain.is_empty() {
+            "—".to_string()
+        } else {
+            plain.join(" ")
+        };
+        let checked = if checked.is_empty() {
+            "—".to_string()
+        } else {
+            checked.join("; ")
+        };
+        s.push_str(&format!(
+            "| **{p}** | {plain} | {} |\n",
+            checked.replace('|', "\\|")
+        ));
+    }
+    s
 }

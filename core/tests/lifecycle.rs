@@ -1088,3 +1088,45 @@ fn stray_inputs_are_ignored() {
     h.at = Duration::from_secs(1);
     h.input(Input::Tick);
 }
+
+#[test]
+fn destroy_retries_a_failed_cleanup_of_a_lost_task() {
+    let plan = H::configured().running("t1");
+    let mut h = H::configured();
+    let (r, o) = recover_req(&mut h, &plan, wall(0));
+    let (op, _) = o.only_cmd();
+    let o = h.done(op, failed(FailureClass::Gone));
+    assert!(o.reply(r).is_err());
+    let cleanup = o
+        .cmds
+        .iter()
+        .find(|(_, c)| matches!(c, Command::Cleanup { .. }))
+        .map(|(op, _)| *op)
+        .unwrap();
+    // The leak-prevention cleanup fails: the task's cgroup/state dir may remain.
+    let o = h.done(cleanup, failed(FailureClass::Retryable));
+    assert!(o.replies.is_empty() && o.cmds.is_empty(), "{o:?}");
+    // Nomad's DestroyTask(force) after the failed RecoverTask retries it; a failure is
+    // reported and a later destroy tries again.
+    for (outcome, ok) in [
+        (failed(FailureClass::Retryable), false),
+        (Outcome::Ok(Effect::Done), true),
+    ] {
+        let (d, o) = h.req(Request::Destroy {
+            task: id("t1"),
+            force: true,
+        });
+        o.no_reply(d);
+        let (op, cmd) = o.only_cmd();
+        assert_eq!(cmd, Command::Cleanup { task: id("t1") });
+        let o = h.done(op, outcome);
+        assert_eq!(o.reply(d).is_ok(), ok, "{o:?}");
+    }
+    // Once clean, the id is simply unknown.
+    let (d, o) = h.req(Request::Destroy {
+        task: id("t1"),
+        force: true,
+    });
+    assert_eq!(o.reply(d), &Err(DriverError::UnknownTask(id("t1"))));
+    assert!(o.cmds.is_empty());
+}

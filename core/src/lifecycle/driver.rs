@@ -18,7 +18,9 @@
 //!   `Destroyed`.
 //! - Recover: tracked → `Recovered` at once; else `Reattach`; the original start time is kept;
 //!   a failed re-attach → error, not tracked, and `KillAll` + `Cleanup` so nothing runs
-//!   unmanaged (class `Gone` = the task was lost).
+//!   unmanaged (class `Gone` = the task was lost). If that cleanup (or the one after a failed
+//!   launch) fails, a later Destroy of the forgotten id retries it (Nomad sends DestroyTask
+//!   with force after a failed RecoverTask), so its cgroup and state dir do not leak.
 //! - Stats of an exited task → `WrongState` with phase `Exited` (Nomad ends the stream).
 //!   Exec and Signal need a live task.
 //! - A lost supervisor is reported by the backend as `Observation::Exited` with `err` set.
@@ -65,6 +67,11 @@ enum Pending {
         task: TaskId,
         req: Option<ReqId>,
     },
+    /// DestroyTask retrying the failed leak-prevention cleanup of a forgotten task.
+    Purge {
+        task: TaskId,
+        req: ReqId,
+    },
 }
 
 /// The lifecycle state machine for all tasks of one plugin instance.
@@ -76,6 +83,10 @@ pub struct Driver {
     /// Forgotten tasks whose leak-prevention cleanup is still in flight (a Start with the same
     /// id must not race it).
     cleaning: BTreeMap<TaskId, OpId>,
+    /// Forgotten tasks whose leak-prevention cleanup failed, so their cgroup or state dir may
+    /// remain. A DestroyTask naming one (Nomad sends one with force after a failed
+    /// RecoverTask) retries the cleanup instead of answering "not found".
+    unclean: BTreeSet<TaskId>,
     ops: BTreeMap<OpId, Pending>,
     /// Stop deadlines.
     timers: BTreeSet<(Instant, TaskId)>,
@@ -92,6 +103,7 @@ impl Driver {
             plugin: None,
             tasks: BTreeMap::new(),
             cleaning: BTreeMap::new(),
+            unclean: BTreeSet::new(),
             ops: BTreeMap::new(),
             timers: BTreeSet::new(),
             outbox: VecDeque::new(),
@@ -423,6 +435,17 @@ impl Driver {
 
     fn destroy(&mut self, req: ReqId, task: TaskId, force: bool) {
         let Some(t) = self.tasks.get(&task) else {
+            if self.unclean.contains(&task) && !self.cleaning.contains_key(&task) {
+                let op = self.command(
+                    Command::Cleanup { task: task.clone() },
+                    Pending::Purge {
+                        task: task.clone(),
+                        req,
+                    },
+                );
+                self.cleaning.insert(task, op);
+                return;
+            }
             return self.reply(req, Err(DriverError::UnknownTask(task)));
         };
         let before = t.phase.clone();
@@ -584,6 +607,24 @@ impl Driver {
                 self.reply(req, r);
             }
             Pending::Cleanup { task, req } => self.cleanup_done(op, task, req, outcome),
+            Pending::Purge { task, req } => {
+                if self.cleaning.get(&task) == Some(&op) {
+                    self.cleaning.remove(&task);
+                }
+                match outcome {
+                    Outcome::Failed { class, message } => self.reply(
+                        req,
+                        Err(DriverError::Backend {
+                            class,
+                            message: format!("cleaning up what a lost task left: {message}"),
+                        }),
+                    ),
+                    Outcome::Ok(_) => {
+                        self.unclean.remove(&task);
+                        self.reply(req, Ok(Reply::Destroyed));
+                    }
+                }
+            }
         }
     }
 
@@ -783,6 +824,10 @@ impl Driver {
             if self.cleaning.get(&task) == Some(&op) {
                 self.cleaning.remove(&task);
             }
+            match outcome {
+                Outcome::Failed { .. } => self.unclean.insert(task),
+                Outcome::Ok(_) => self.unclean.remove(&task),
+            };
             return;
         };
         let exit = match self.tasks.get(&task).map(|t| &t.phase) {

@@ -15,39 +15,94 @@ use pledge_grpc::pb::drivers::{
 };
 use pledge_grpc::service::base::BaseService;
 use pledge_grpc::service::driver::DriverService;
-use pledge_grpc::service::exec::{ExecOutput, ExecRunner};
+use pledge_grpc::service::exec::{ExecExit, ExecIo, ExecRunner, ExecSession};
 use pledge_grpc::shell::Shell;
 use pledge_grpc::status::recoverable_detail;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::Channel;
 use tonic::Code;
 
-/// Records the exec plans it is given and answers with their argv.
+/// Runs exec plans directly on the host (no sandbox: the fake has no task processes to join),
+/// so the stdio pumps are exercised with real pipes. Records each plan.
 #[derive(Default)]
-struct EchoExec(Mutex<Vec<ExecPlan>>);
+struct HostExec(Mutex<Vec<ExecPlan>>);
 
-impl ExecRunner for EchoExec {
-    fn run(&self, plan: &ExecPlan, _timeout: Duration) -> Result<ExecOutput, String> {
+struct HostSession {
+    child: Mutex<std::process::Child>,
+    io: Mutex<Option<ExecIo>>,
+}
+
+impl ExecSession for HostSession {
+    fn take_io(&self) -> ExecIo {
+        self.io
+            .lock()
+            .ok()
+            .and_then(|mut g| g.take())
+            .unwrap_or_default()
+    }
+    fn resize(&self, _rows: u16, _cols: u16) -> Result<(), String> {
+        Err("no tty".into())
+    }
+    fn kill(&self) {
+        if let Ok(mut c) = self.child.lock() {
+            let _ = c.kill();
+        }
+    }
+    fn wait(&self) -> ExecExit {
+        use std::os::unix::process::ExitStatusExt;
+        match self.child.lock().map(|mut c| c.wait()) {
+            Ok(Ok(st)) => ExecExit {
+                exit_code: st.code().unwrap_or(0),
+                signal: st.signal().unwrap_or(0),
+            },
+            _ => ExecExit {
+                exit_code: -1,
+                signal: 0,
+            },
+        }
+    }
+}
+
+impl ExecRunner for HostExec {
+    fn start(&self, plan: &ExecPlan) -> Result<Arc<dyn ExecSession>, String> {
+        use std::process::Stdio;
         if let Ok(mut v) = self.0.lock() {
             v.push(plan.clone());
         }
-        let mut argv = vec![plan.plan.command.clone()];
-        argv.extend(plan.plan.args.iter().cloned());
-        Ok(ExecOutput {
-            stdout: argv.join(" ").into_bytes(),
-            stderr: b"err".to_vec(),
-            exit_code: 7,
-            signal: 0,
-        })
+        let mut child = std::process::Command::new(&plan.plan.command)
+            .args(&plan.plan.args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("spawning {}: {e}", plan.plan.command))?;
+        let io = ExecIo {
+            stdin: child
+                .stdin
+                .take()
+                .map(|s| std::fs::File::from(std::os::fd::OwnedFd::from(s))),
+            stdout: child
+                .stdout
+                .take()
+                .map(|s| std::fs::File::from(std::os::fd::OwnedFd::from(s))),
+            stderr: child
+                .stderr
+                .take()
+                .map(|s| std::fs::File::from(std::os::fd::OwnedFd::from(s))),
+            pty: None,
+        };
+        Ok(Arc::new(HostSession {
+            child: Mutex::new(child),
+            io: Mutex::new(Some(io)),
+        }))
     }
 }
 
 struct Harness {
     shell: Shell<FakeBackend>,
     ch: Channel,
-    exec: Arc<EchoExec>,
+    exec: Arc<HostExec>,
     _dir: tempfile::TempDir,
 }
 
@@ -61,7 +116,7 @@ async fn harness() -> Harness {
         Ok(s) => s,
         Err(e) => panic!("{e}"),
     };
-    let exec = Arc::new(EchoExec::default());
+    let exec = Arc::new(HostExec::default());
     let listener = match tokio::net::UnixListener::bind(&sock) {
         Ok(l) => l,
         Err(e) => panic!("{e}"),
@@ -330,11 +385,15 @@ async fn stop_signal_and_exec() {
         .await;
     assert!(ok.is_ok(), "{ok:?}");
 
-    // ExecTask: the core's plan reaches the runner; result always set.
+    // ExecTask: the core's plan reaches the runner; output and result come back.
     let r = d
         .exec_task(pb::ExecTaskRequest {
             task_id: id.into(),
-            command: vec!["/bin/echo".into(), "hi".into()],
+            command: vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "echo out; echo err >&2; exit 7".into(),
+            ],
             timeout: None,
         })
         .await
@@ -343,7 +402,8 @@ async fn stop_signal_and_exec() {
         Ok(r) => r,
         Err(e) => panic!("ExecTask: {e}"),
     };
-    assert_eq!(r.stdout, b"/bin/echo hi");
+    assert_eq!(r.stdout, b"out\n");
+    assert_eq!(r.stderr, b"err\n");
     assert_eq!(r.result.map(|e| e.exit_code), Some(7));
     let plans = h.exec.0.lock().map(|v| v.clone()).unwrap_or_default();
     assert_eq!(plans.len(), 1);
@@ -352,6 +412,19 @@ async fn stop_signal_and_exec() {
         id,
         "exec runs in the task's sandbox"
     );
+    // A timeout kills the command; the result is still set.
+    let r = d
+        .exec_task(pb::ExecTaskRequest {
+            task_id: id.into(),
+            command: vec!["/bin/sleep".into(), "1000".into()],
+            timeout: Some(prost_types::Duration {
+                seconds: 0,
+                nanos: 50_000_000,
+            }),
+        })
+        .await
+        .map(|r| r.into_inner().result.map(|e| e.signal));
+    assert_eq!(r.ok().flatten(), Some(9));
     let empty = d
         .exec_task(pb::ExecTaskRequest {
             task_id: id.into(),
@@ -362,12 +435,16 @@ async fn stop_signal_and_exec() {
         .err();
     assert_eq!(empty.map(|s| s.code()), Some(Code::InvalidArgument));
 
-    // ExecTaskStreaming: setup first; output, then exited + result.
+    // ExecTaskStreaming: setup first, then stdin; output, then exited + result.
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let setup = pb::ExecTaskStreamingRequest {
         setup: Some(pb::exec_task_streaming_request::Setup {
             task_id: id.into(),
-            command: vec!["/bin/id".into()],
+            command: vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "read line; echo got $line; exit 4".into(),
+            ],
             tty: false,
         }),
         ..Default::default()
@@ -380,6 +457,26 @@ async fn stop_signal_and_exec() {
         Ok(s) => s.into_inner(),
         Err(e) => panic!("ExecTaskStreaming: {e}"),
     };
+    // A heartbeat (empty message), then a line of stdin and EOF.
+    let _ = tx.send(pb::ExecTaskStreamingRequest::default()).await;
+    let _ = tx
+        .send(pb::ExecTaskStreamingRequest {
+            stdin: Some(pb::ExecTaskStreamingIoOperation {
+                data: b"hello\n".to_vec(),
+                close: false,
+            }),
+            ..Default::default()
+        })
+        .await;
+    let _ = tx
+        .send(pb::ExecTaskStreamingRequest {
+            stdin: Some(pb::ExecTaskStreamingIoOperation {
+                data: vec![],
+                close: true,
+            }),
+            ..Default::default()
+        })
+        .await;
     let mut out = Vec::new();
     let mut last = None;
     while let Ok(Some(m)) = stream.message().await {
@@ -389,9 +486,9 @@ async fn stop_signal_and_exec() {
         last = Some(m);
     }
     let last = last.unwrap_or_default();
-    assert!(last.exited);
-    assert_eq!(last.result.map(|r| r.exit_code), Some(7));
-    assert_eq!(out, b"/bin/id");
+    assert!(last.exited, "final frame has exited");
+    assert_eq!(last.result.map(|r| r.exit_code), Some(4));
+    assert_eq!(out, b"got hello\n");
     drop(tx);
     // A stream whose first message has no setup is rejected.
     let (tx2, rx2) = tokio::sync::mpsc::channel(1);

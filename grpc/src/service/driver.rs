@@ -449,16 +449,20 @@ impl<B: 'static> Driver for DriverService<B> {
             .exec
             .clone()
             .ok_or_else(|| Status::from(RpcError::Unimplemented("ExecTask")))?;
-        let out = tokio::task::spawn_blocking(move || runner.run(&plan, timeout))
-            .await
-            .map_err(|e| Status::from(RpcError::Internal(format!("exec worker: {e}"))))?
-            .map_err(|e| Status::from(RpcError::Internal(e)))?;
+        let out = tokio::task::spawn_blocking(move || {
+            runner
+                .start(&plan)
+                .map(|session| super::exec::collect(&session, timeout))
+        })
+        .await
+        .map_err(|e| Status::from(RpcError::Internal(format!("exec worker: {e}"))))?
+        .map_err(|e| Status::from(RpcError::Internal(e)))?;
         Ok(Response::new(pb::ExecTaskResponse {
             stdout: out.stdout,
             stderr: out.stderr,
             result: Some(pb::ExitResult {
-                exit_code: out.exit_code,
-                signal: out.signal,
+                exit_code: out.exit.exit_code,
+                signal: out.exit.signal,
                 oom_killed: false,
             }),
         }))
@@ -479,75 +483,17 @@ impl<B: 'static> Driver for DriverService<B> {
             .setup
             .ok_or_else(|| bad_setup("first message must carry setup"))?;
         let task = id_of(&setup.task_id)?;
-        if setup.tty {
-            return Err(RpcError::Unimplemented("ExecTaskStreaming with a tty").into());
-        }
-        let plan = self.exec_plan(task, setup.command, false).await?;
+        let plan = self.exec_plan(task, setup.command, setup.tty).await?;
         let runner = self
             .exec
             .clone()
             .ok_or_else(|| Status::from(RpcError::Unimplemented("ExecTaskStreaming")))?;
-        let (tx, rx) = mpsc::channel(8);
-        tokio::spawn(async move {
-            // Heartbeats, resizes and stdin after setup are read and dropped: the command runs
-            // without stdin (non-interactive exec).
-            tokio::spawn(async move { while let Some(Ok(_)) = inbound.next().await {} });
-            let out = tokio::task::spawn_blocking(move || runner.run(&plan, Duration::ZERO)).await;
-            let out = match out {
-                Ok(Ok(o)) => o,
-                Ok(Err(e)) => {
-                    let _ = tx.send(Err(Status::from(RpcError::Internal(e)))).await;
-                    return;
-                }
-                Err(e) => {
-                    let _ = tx
-                        .send(Err(Status::from(RpcError::Internal(format!(
-                            "exec worker: {e}"
-                        )))))
-                        .await;
-                    return;
-                }
-            };
-            let io = |data: Vec<u8>| Some(pb::ExecTaskStreamingIoOperation { data, close: false });
-            let closed = || {
-                Some(pb::ExecTaskStreamingIoOperation {
-                    data: Vec::new(),
-                    close: true,
-                })
-            };
-            let frames = [
-                pb::ExecTaskStreamingResponse {
-                    stdout: io(out.stdout),
-                    ..Default::default()
-                },
-                pb::ExecTaskStreamingResponse {
-                    stderr: io(out.stderr),
-                    ..Default::default()
-                },
-                pb::ExecTaskStreamingResponse {
-                    stdout: closed(),
-                    ..Default::default()
-                },
-                pb::ExecTaskStreamingResponse {
-                    stderr: closed(),
-                    ..Default::default()
-                },
-                pb::ExecTaskStreamingResponse {
-                    exited: true,
-                    result: Some(pb::ExitResult {
-                        exit_code: out.exit_code,
-                        signal: out.signal,
-                        oom_killed: false,
-                    }),
-                    ..Default::default()
-                },
-            ];
-            for f in frames {
-                if tx.send(Ok(f)).await.is_err() {
-                    return;
-                }
-            }
-        });
+        let session = tokio::task::spawn_blocking(move || runner.start(&plan))
+            .await
+            .map_err(|e| Status::from(RpcError::Internal(format!("exec worker: {e}"))))?
+            .map_err(|e| Status::from(RpcError::Internal(e)))?;
+        let (tx, rx) = mpsc::channel(16);
+        super::exec::stream(session, inbound, tx);
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 

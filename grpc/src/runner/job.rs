@@ -148,6 +148,10 @@ pub struct Task {
     pub templates: Vec<TemplateSpec>,
     /// `logs { disabled = true }`.
     pub logs_disabled: bool,
+    /// `lifecycle { hook = "…" }` (None = a main task).
+    pub lifecycle_hook: Option<String>,
+    /// `lifecycle { sidecar = true }`: stopped once the main tasks have ended.
+    pub sidecar: bool,
 }
 
 /// Nomad's default `kill_timeout`.
@@ -308,6 +312,17 @@ fn parse_task(t: &hcl::Block, at: &str) -> Result<Task, JobError> {
                 .unwrap_or_else(|| "{{".into()),
         });
     }
+    let (lifecycle_hook, sidecar) = match blocks(&t.body, "lifecycle").as_slice() {
+        [] => (None, false),
+        [l] => {
+            let lat = format!("{at} lifecycle");
+            (
+                const_string(&l.body, "hook", &lat)?,
+                const_bool(&l.body, "sidecar", &lat)?.unwrap_or(false),
+            )
+        }
+        _ => return Err(invalid(&at, "only one lifecycle block is allowed")),
+    };
     let logs_disabled = match blocks(&t.body, "logs").as_slice() {
         [l] => const_bool(&l.body, "disabled", &format!("{at} logs"))?.unwrap_or(false),
         _ => false,
@@ -324,6 +339,8 @@ fn parse_task(t: &hcl::Block, at: &str) -> Result<Task, JobError> {
         kill_timeout,
         templates,
         logs_disabled,
+        lifecycle_hook,
+        sidecar,
     })
 }
 

@@ -158,7 +158,7 @@ pub async fn run(opts: Options) -> Result<i32, RunError> {
 
 fn select<'j>(job: &'j Job, opts: &Options) -> Result<Vec<(&'j Group, &'j Task)>, RunError> {
     let all: Vec<(&Group, &Task)> = job.tasks().collect();
-    let picked: Vec<(&Group, &Task)> = all
+    let mut picked: Vec<(&Group, &Task)> = all
         .iter()
         .copied()
         .filter(|(g, t)| {
@@ -167,6 +167,8 @@ fn select<'j>(job: &'j Job, opts: &Options) -> Result<Vec<(&'j Group, &'j Task)>
                 && opts.task.as_ref().is_none_or(|n| *n == t.name)
         })
         .collect();
+    // Prestart tasks first, as Nomad's lifecycle hooks order them (stable within each kind).
+    picked.sort_by_key(|(_, t)| t.lifecycle_hook.as_deref() != Some("prestart"));
     if picked.is_empty() {
         let found: Vec<String> = all
             .iter()
@@ -270,28 +272,24 @@ async fn drive(
         let Some((alloc, alloc_id, group_ports)) = allocs.get(&group.name) else {
             continue;
         };
-        let dirs = alloc.task_dir(&task.name)?;
-        let mut env = TaskEnv::build(&EnvInputs {
+        let Prepared {
+            dirs,
+            env,
+            msgpack,
+            promises,
+            unveil,
+        } = prepare_task(&PrepareInputs {
             job,
             group,
             task,
+            alloc,
             alloc_id,
-            dirs: &dirs,
             ports: group_ports,
             node: &node,
-            host_env: host_env.clone(),
-            cgroup_parent: mode.parent(),
+            host_env: &host_env,
+            cgroup_mode: mode,
+            spec: &task_spec,
         })?;
-        let rendered = render_all(&task.templates, &env, &dirs)?;
-        env.env.extend(rendered.env);
-        let at = format!("group {:?} task {:?} config", group.name, task.name);
-        let cfg = env.eval_body(&task.config, &at)?;
-        let msgpack =
-            encode_body(&task_spec, &cfg, "config").map_err(|errors| RunError::Encode {
-                what: format!("task {:?} config", task.name),
-                errors,
-            })?;
-        let (promises, unveil) = sandbox_settings(&cfg);
         let label = task.name.clone();
         let pump = if task.logs_disabled {
             None
@@ -411,12 +409,86 @@ async fn drive(
     let mut status = if start_failed { 1 } else { 0 };
     for s in &started {
         let Some(outcome) = &s.outcome else { continue };
-        report(s, outcome, stopped_by_runner, &notes);
-        if status == 0 {
+        // A sidecar is stopped by the runner once the main tasks end; its status does not count.
+        report(s, outcome, stopped_by_runner || s.task.sidecar, &notes);
+        if status == 0 && !s.task.sidecar {
             status = outcome.status();
         }
     }
     Ok(status)
+}
+
+/// What [`prepare_task`] needs.
+#[derive(Clone, Copy, Debug)]
+pub struct PrepareInputs<'a> {
+    /// The job.
+    pub job: &'a Job,
+    /// The task's group.
+    pub group: &'a Group,
+    /// The task.
+    pub task: &'a Task,
+    /// The group's alloc dir.
+    pub alloc: &'a super::allocdir::AllocDir,
+    /// Its id.
+    pub alloc_id: &'a str,
+    /// The group's ports.
+    pub ports: &'a [AllocatedPort],
+    /// The node.
+    pub node: &'a NodeFacts,
+    /// The host environment.
+    pub host_env: &'a BTreeMap<String, String>,
+    /// Cgroup mode (for NOMAD_PARENT_CGROUP).
+    pub cgroup_mode: cgroup::Mode,
+    /// The plugin's task config schema.
+    pub spec: &'a Spec,
+}
+
+/// A task ready for StartTask.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// Its directories.
+    pub dirs: TaskDir,
+    /// Its environment.
+    pub env: TaskEnv,
+    /// `msgpack_driver_config`.
+    pub msgpack: Vec<u8>,
+    /// `promises` as configured, for hints.
+    pub promises: String,
+    /// `unveil` as configured, for hints.
+    pub unveil: Vec<String>,
+}
+
+/// What Nomad's task runner does before StartTask: task dir, environment, templates, then the
+/// config interpolated with the task's variables and encoded against the plugin's schema.
+pub fn prepare_task(i: &PrepareInputs<'_>) -> Result<Prepared, RunError> {
+    let dirs = i.alloc.task_dir(&i.task.name)?;
+    let mut env = TaskEnv::build(&EnvInputs {
+        job: i.job,
+        group: i.group,
+        task: i.task,
+        alloc_id: i.alloc_id,
+        dirs: &dirs,
+        ports: i.ports,
+        node: i.node,
+        host_env: i.host_env.clone(),
+        cgroup_parent: i.cgroup_mode.parent(),
+    })?;
+    let rendered = render_all(&i.task.templates, &env, &dirs)?;
+    env.env.extend(rendered.env);
+    let at = format!("group {:?} task {:?} config", i.group.name, i.task.name);
+    let cfg = env.eval_body(&i.task.config, &at)?;
+    let msgpack = encode_body(i.spec, &cfg, "config").map_err(|errors| RunError::Encode {
+        what: format!("task {:?} config", i.task.name),
+        errors,
+    })?;
+    let (promises, unveil) = sandbox_settings(&cfg);
+    Ok(Prepared {
+        dirs,
+        env,
+        msgpack,
+        promises,
+        unveil,
+    })
 }
 
 /// Reads `promises` and `unveil` from the evaluated config, for the hints.
@@ -607,7 +679,16 @@ async fn wait_all(
         stop_all(driver, started);
     }
     let mut remaining = started.len();
+    let mut sidecars_stopped = false;
     while remaining > 0 {
+        let mains_done = started
+            .iter()
+            .all(|s| s.task.sidecar || s.outcome.is_some());
+        if mains_done && !sidecars_stopped && !stopping && started.iter().any(|s| s.task.sidecar) {
+            sidecars_stopped = true;
+            say("the main tasks have ended; stopping the sidecars");
+            stop_all(driver, started);
+        }
         let timeout = async {
             match deadline {
                 Some(d) if !stopping => tokio::time::sleep_until(d).await,

@@ -172,6 +172,11 @@ impl FakeBackend {
         self.armed.entry(op).or_default().push(class);
     }
 
+    /// Drops every armed (not yet triggered) [`Self::fail_next`] failure.
+    pub fn disarm(&mut self) {
+        self.armed.clear();
+    }
+
     /// Changes how a running task's main process answers signals. Returns false if it is not
     /// running.
     pub fn set_signal_response(&mut self, task: &TaskId, response: SignalResponse) -> bool {

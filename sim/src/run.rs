@@ -10,7 +10,7 @@ use pledge_core::{
     DriverError, ExitResult, FailureClass, PhaseName, Reply, ReqId, Request, Signal, TaskId,
     TaskResources, TaskSpec, TaskView,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -45,8 +45,8 @@ pub struct RunStats {
     pub restarts: usize,
     /// Wait replies with an exit result.
     pub exits_reported: usize,
-    /// Tasks whose fake state (cgroup, state dir) was left behind after teardown, because no
-    /// request could reach it (an unrecoverable task Nomad's DestroyTask cannot name).
+    /// Tasks whose fake state (cgroup, state dir) was left behind after teardown (a violation;
+    /// counted for the report).
     pub leaked_state: usize,
 }
 
@@ -83,6 +83,12 @@ pub struct Runner {
     slots: Vec<Slot>,
     tasks: BTreeMap<TaskId, TaskModel>,
     kills_checked: usize,
+    /// Requests not answered at the last check.
+    open: BTreeSet<ReqId>,
+    /// Requests up to (excluding) this id have been added to `open` once.
+    requests_seen: ReqId,
+    /// The first exit result a waiter of each task got.
+    first_exit: BTreeMap<TaskId, (ReqId, ExitResult)>,
     step_no: usize,
     current_step: String,
     stats: RunStats,
@@ -149,6 +155,9 @@ impl Runner {
             slots: vec![Slot::default(); usize::from(SLOTS)],
             tasks: BTreeMap::new(),
             kills_checked: 0,
+            open: BTreeSet::new(),
+            requests_seen: ReqId(0),
+            first_exit: BTreeMap::new(),
             step_no: 0,
             current_step: "init".to_string(),
             stats: RunStats::default(),
@@ -274,6 +283,8 @@ impl Runner {
                 .advance(Duration::from_millis(u64::from(ms)))
                 .map_err(|e| self.stuck(e)),
             Step::RestartPlugin => self.restart(),
+            Step::Reconfigure { valid } => self.reconfigure(valid),
+            Step::Recover { slot } => self.recover_again(slot),
             Step::ArmFault { op, class } => {
                 self.world.backend.fail_next(op, class);
                 Ok(())
@@ -460,9 +471,26 @@ impl Runner {
         })?;
         let reply = self.reply(req).cloned();
         if !tracked {
-            return ensure(is_unknown(reply.as_ref(), &task), || {
-                format!("destroy of untracked {task} answered {reply:?}")
-            });
+            // Not found; or, for a forgotten task whose leak-prevention cleanup failed, the
+            // cleanup retried: then it must have worked, or failed in the backend.
+            let cleanups: Vec<Option<FailureClass>> = self
+                .calls_since(before)
+                .iter()
+                .filter(|c| matches!(&c.op, CallOp::Cleanup { task: t, .. } if *t == task))
+                .map(|c| c.failed)
+                .collect();
+            return match (&reply, cleanups.as_slice()) {
+                (r, []) if is_unknown(r.as_ref(), &task) => Ok(()),
+                (Some(Ok(Reply::Destroyed)), [None]) => {
+                    ensure(!self.world.backend.knows(&task), || {
+                        format!("retried cleanup of {task} left its state")
+                    })
+                }
+                (Some(Err(DriverError::Backend { .. })), [Some(_)]) => Ok(()),
+                (r, c) => Err(format!(
+                    "destroy of untracked {task} answered {r:?} after cleanups {c:?}"
+                )),
+            };
         }
         if running && !force {
             // Destroy without force of a running task is an error that changes nothing.
@@ -668,6 +696,68 @@ impl Runner {
         }
     }
 
+    fn reconfigure(&mut self, valid: bool) -> Check {
+        let mut cfg = self.world.plugin_config.clone();
+        if !valid {
+            cfg.state_dir = Some("relative/state".to_string());
+        }
+        let before = self.world.backend.calls().len();
+        let req = self.call(Request::SetConfig(Box::new(cfg)))?;
+        let reply = self.reply(req).cloned();
+        ensure(self.world.backend.calls().len() == before, || {
+            "SetConfig reached the backend".to_string()
+        })?;
+        if valid {
+            ensure(matches!(&reply, Some(Ok(Reply::Configured(_)))), || {
+                format!("valid SetConfig answered {reply:?}")
+            })
+        } else {
+            ensure(
+                matches!(&reply, Some(Err(DriverError::InvalidConfig(e)))
+                    if e.0.iter().any(|f| f.field.contains("state_dir"))),
+                || format!("invalid SetConfig answered {reply:?}"),
+            )?;
+            // The last valid config still applies.
+            ensure(self.world.driver.plugin_config().is_some(), || {
+                "an invalid SetConfig unconfigured the plugin".to_string()
+            })
+        }
+    }
+
+    /// RecoverTask of a task the driver already tracks: `Recovered` at once, nothing changes.
+    fn recover_again(&mut self, slot: u8) -> Check {
+        let task = self.slot_task(slot);
+        let Some(state) = self.world.handles.get(&task).cloned() else {
+            return Ok(());
+        };
+        let tracked = self.tracked(&task);
+        let view_before = self.world.driver.task(&task);
+        let before = self.world.backend.calls().len();
+        let req = self.call(Request::Recover {
+            task: task.clone(),
+            state: Box::new(state),
+        })?;
+        let reply = self.reply(req).cloned();
+        if !tracked {
+            // A handle Nomad still holds for a task this plugin lost track of (a failed
+            // cleanup on destroy keeps it tracked, so this is rare): a fresh re-attach.
+            if matches!(&reply, Some(Ok(Reply::Recovered))) {
+                self.model(&task).tracked = true;
+            }
+            return Ok(());
+        }
+        ensure(matches!(&reply, Some(Ok(Reply::Recovered))), || {
+            format!("recover of tracked {task} answered {reply:?}")
+        })?;
+        ensure(self.world.backend.calls().len() == before, || {
+            "recover of a tracked task reached the backend".to_string()
+        })?;
+        let view_after = self.world.driver.task(&task);
+        ensure(view_after == view_before, || {
+            format!("recover of tracked task changed it: {view_before:?} -> {view_after:?}")
+        })
+    }
+
     fn restart(&mut self) -> Check {
         self.stats.restarts += 1;
         for m in self.tasks.values_mut() {
@@ -706,7 +796,6 @@ impl Runner {
 
     fn check_all(&mut self) -> Check {
         self.check_replies()?;
-        self.check_waiters()?;
         self.check_tracking_and_phases()?;
         self.check_orphans()?;
         self.check_kills()?;
@@ -714,22 +803,74 @@ impl Runner {
     }
 
     /// Every request gets exactly one reply; only Wait and Stop of a running task may be
-    /// pending; a Stop is answered Stopped only once the process has exited.
+    /// pending; a Stop is answered Stopped only once the process has exited; every waiter of a
+    /// task gets the same exit result, and it is the one the process really had (across plugin
+    /// restarts too). Incremental: looks at new requests and new replies only.
     fn check_replies(&mut self) -> Check {
-        let w = &self.world;
-        for (req, s) in &w.requests {
+        let w = &mut self.world;
+        if let Some(req) = w.double_replies.first() {
             let n = w.replies.get(req).map_or(0, Vec::len);
-            ensure(n <= 1, || format!("{req} ({:?}) got {n} replies", s.body))?;
-            if n == 1 || w.abandoned.contains(req) {
-                if let (Request::Stop { task, .. }, Some(Ok(Reply::Stopped))) =
-                    (&s.body, w.reply_of(*req))
-                {
+            let body = w
+                .requests
+                .get(req)
+                .map(|s| crate::world::summarize_request(&s.body));
+            return Err(format!("{req} ({body:?}) got {n} replies"));
+        }
+        let fresh = std::mem::take(&mut w.fresh);
+        let w = &self.world;
+        for req in fresh {
+            let Some(s) = w.requests.get(&req) else {
+                return Err(format!("reply to {req}, which was never submitted"));
+            };
+            match (&s.body, w.reply_of(req)) {
+                (Request::Stop { task, .. }, Some(Ok(Reply::Stopped))) => {
                     ensure(!w.backend.is_running(task), || {
                         format!("{req}: Stopped although {task} still runs")
                     })?;
                 }
+                (Request::Wait(t), Some(Ok(reply))) => {
+                    let Reply::Exited(r) = reply else {
+                        return Err(format!("{req}: wait answered {reply:?}"));
+                    };
+                    self.stats.exits_reported += 1;
+                    if let Some((first_req, prev)) = self.first_exit.get(t) {
+                        ensure(prev == r, || {
+                            format!(
+                                "waiters of {t} got different results: {first_req} {prev:?} vs \
+                                 {req} {r:?}"
+                            )
+                        })?;
+                    } else {
+                        self.first_exit.insert(t.clone(), (req, r.clone()));
+                    }
+                    match w.backend.recorded_exit(t) {
+                        Some((real, _)) => ensure(real == r, || {
+                            format!("wait on {t} reported {r:?}, the process really ended {real:?}")
+                        })?,
+                        None => ensure(r.err.is_some(), || {
+                            format!(
+                                "wait on {t} reported a clean {r:?} but no exit was ever recorded"
+                            )
+                        })?,
+                    }
+                }
+                _ => {}
+            }
+        }
+        let newest = w.requests.keys().next_back().copied();
+        let from = self.requests_seen;
+        self.open.extend(w.requests.range(from..).map(|(r, _)| *r));
+        if let Some(n) = newest {
+            self.requests_seen = ReqId(n.0 + 1);
+        }
+        let open = std::mem::take(&mut self.open);
+        for req in open {
+            if w.replies.contains_key(&req) || w.abandoned.contains(&req) {
                 continue;
             }
+            let Some(s) = w.requests.get(&req) else {
+                continue;
+            };
             match &s.body {
                 Request::Wait(t) | Request::Stop { task: t, .. } => {
                     ensure(w.backend.is_running(t), || {
@@ -746,41 +887,8 @@ impl Runner {
                     ))
                 }
             }
+            self.open.insert(req);
         }
-        Ok(())
-    }
-
-    /// Every waiter of a task gets the same exit result, and it is the one the process really
-    /// had (across plugin restarts too).
-    fn check_waiters(&mut self) -> Check {
-        let w = &self.world;
-        let mut seen: BTreeMap<&TaskId, &ExitResult> = BTreeMap::new();
-        let mut count = 0;
-        for (req, s) in &w.requests {
-            let Request::Wait(t) = &s.body else { continue };
-            let Some(Ok(reply)) = w.reply_of(*req) else {
-                continue;
-            };
-            let Reply::Exited(r) = reply else {
-                return Err(format!("{req}: wait answered {reply:?}"));
-            };
-            count += 1;
-            if let Some(prev) = seen.get(t) {
-                ensure(*prev == r, || {
-                    format!("waiters of {t} got different results: {prev:?} vs {r:?}")
-                })?;
-            }
-            seen.insert(t, r);
-            match w.backend.recorded_exit(t) {
-                Some((real, _)) => ensure(real == r, || {
-                    format!("wait on {t} reported {r:?}, the process really ended {real:?}")
-                })?,
-                None => ensure(r.err.is_some(), || {
-                    format!("wait on {t} reported a clean {r:?} but no exit was ever recorded")
-                })?,
-            }
-        }
-        self.stats.exits_reported = count;
         Ok(())
     }
 
@@ -910,13 +1018,24 @@ impl Runner {
     }
 
     fn teardown_inner(&mut self) -> Check {
-        let tracked: Vec<TaskId> = self
+        self.world.backend.disarm();
+        // Every task the driver tracks, then every id the fake still holds state for (a lost
+        // task whose cleanup failed): DestroyTask with force, retried like Nomad's GC would.
+        let mut ids: Vec<TaskId> = self
             .tasks
             .iter()
             .filter(|(_, m)| m.tracked)
             .map(|(t, _)| t.clone())
             .collect();
-        for task in tracked {
+        ids.extend(
+            self.world
+                .backend
+                .live()
+                .filter(|t| !self.tracked(t))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        for task in ids {
             for _attempt in 0..4 {
                 let now = self.world.now;
                 self.model(&task).force_destroys.push(now);
@@ -924,9 +1043,13 @@ impl Runner {
                     task: task.clone(),
                     force: true,
                 })?;
-                if matches!(self.reply(req), Some(Ok(Reply::Destroyed))) {
-                    self.model(&task).tracked = false;
-                    break;
+                match self.reply(req) {
+                    Some(Ok(Reply::Destroyed)) => {
+                        self.model(&task).tracked = false;
+                        break;
+                    }
+                    Some(Err(DriverError::UnknownTask(_))) if !self.tracked(&task) => break,
+                    _ => {}
                 }
             }
         }
@@ -940,8 +1063,11 @@ impl Runner {
         ensure(left.is_empty(), || {
             format!("processes left after teardown: {left:?}")
         })?;
-        self.stats.leaked_state = self.world.backend.live().count();
-        Ok(())
+        let state: Vec<&TaskId> = self.world.backend.live().collect();
+        self.stats.leaked_state = state.len();
+        ensure(state.is_empty(), || {
+            format!("cgroup/state of {state:?} left after destroying everything")
+        })
     }
 }
 

@@ -30,7 +30,7 @@ pub fn draw(
     let mut key = [0u8; 32];
     key[..8].copy_from_slice(&seed.to_le_bytes());
     key[8..16].copy_from_slice(b"pledgsim");
-    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &key);
+    let rng = TestRng::from_seed(RngAlgorithm::XorShift, &key[..16]);
     let mut runner = TestRunner::new_with_rng(Config::default(), rng);
     let tree = run_of(steps..=steps)
         .new_tree(&mut runner)

@@ -262,6 +262,16 @@ pub enum Step {
     },
     /// The plugin crashes and is restarted; every handle is recovered.
     RestartPlugin,
+    /// SetConfig again (Nomad may send it more than once); an invalid one must change nothing.
+    Reconfigure {
+        /// Send a valid config.
+        valid: bool,
+    },
+    /// RecoverTask with the slot's stored handle while the task may still be tracked.
+    Recover {
+        /// Slot.
+        slot: u8,
+    },
     /// The next call of `op` fails with `class`.
     ArmFault {
         /// Operation.
@@ -356,6 +366,8 @@ pub fn step() -> impl Strategy<Value = Step> {
         1 => slot().prop_map(|slot| Step::Exec { slot }),
         6 => prop_oneof![0u32..200, 0u32..3000, 0u32..12_000].prop_map(|ms| Step::Advance { ms }),
         1 => Just(Step::RestartPlugin),
+        1 => any::<bool>().prop_map(|valid| Step::Reconfigure { valid }),
+        1 => slot().prop_map(|slot| Step::Recover { slot }),
         1 => (faulty_op(), class()).prop_map(|(op, class)| Step::ArmFault { op, class }),
     ]
 }

@@ -66,6 +66,10 @@ pub struct World {
     pub replies: BTreeMap<ReqId, Vec<Delivered>>,
     /// Requests whose plugin crashed before answering (Nomad sees the connection drop).
     pub abandoned: BTreeSet<ReqId>,
+    /// Replies delivered since the checker last looked (it drains this).
+    pub fresh: Vec<ReqId>,
+    /// Requests that got a second (or later) reply: a broken driver.
+    pub double_replies: Vec<ReqId>,
     /// Task events.
     pub events: Vec<TaskEvent>,
     /// What Nomad persisted: the driver state of every task started and not yet destroyed.
@@ -142,6 +146,8 @@ struct WorldSink<'a> {
     now: Duration,
     requests: &'a BTreeMap<ReqId, Submitted>,
     replies: &'a mut BTreeMap<ReqId, Vec<Delivered>>,
+    fresh: &'a mut Vec<ReqId>,
+    double_replies: &'a mut Vec<ReqId>,
     handles: &'a mut BTreeMap<TaskId, DriverState>,
     events: &'a mut Vec<TaskEvent>,
     trace: &'a mut Vec<String>,
@@ -164,10 +170,15 @@ impl Sink for WorldSink<'_> {
             }
             _ => {}
         }
-        self.replies.entry(req).or_default().push(Delivered {
+        let all = self.replies.entry(req).or_default();
+        if !all.is_empty() {
+            self.double_replies.push(req);
+        }
+        all.push(Delivered {
             at: self.now,
             reply,
         });
+        self.fresh.push(req);
     }
 
     fn event(&mut self, event: TaskEvent) {
@@ -201,6 +212,8 @@ impl World {
             requests: BTreeMap::new(),
             replies: BTreeMap::new(),
             abandoned: BTreeSet::new(),
+            fresh: Vec::new(),
+            double_replies: Vec::new(),
             events: Vec::new(),
             handles: BTreeMap::new(),
             generation: 0,
@@ -287,6 +300,8 @@ impl World {
             now: self.now,
             requests: &self.requests,
             replies: &mut self.replies,
+            fresh: &mut self.fresh,
+            double_replies: &mut self.double_replies,
             handles: &mut self.handles,
             events: &mut self.events,
             trace: &mut self.trace,

@@ -291,3 +291,33 @@ fn the_same_run_gives_the_same_trace() {
         (a, b) => panic!("{a:?} {b:?}"),
     }
 }
+
+#[test]
+fn failed_cleanup_after_a_lost_task_is_retried_by_nomads_destroy() {
+    let mut plan = FaultPlan::none();
+    plan.reattach_gone.insert(task_id(0, 0));
+    let mut r = match Runner::new(plan) {
+        Ok(r) => r,
+        Err(v) => panic!("{v}"),
+    };
+    apply(
+        &mut r,
+        &[
+            start(0, GenResponse::Default),
+            Step::ArmFault {
+                op: pledge_backend_fake::FaultyOp::Cleanup,
+                class: pledge_core::FailureClass::Retryable,
+            },
+            Step::RestartPlugin,
+        ],
+    );
+    let stats = match r.teardown() {
+        Ok(s) => s,
+        Err(v) => panic!("{v}"),
+    };
+    println!("{}", r.world.trace_tail(40));
+    assert_eq!(
+        stats.leaked_state, 0,
+        "the lost task's cgroup and state dir were left behind"
+    );
+}

@@ -81,8 +81,7 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Args, String> {
             out.command.push(arg);
             break;
         }
-        let mut chars = arg[1..].char_indices();
-        while let Some((i, c)) = chars.next() {
+        for (i, c) in arg[1..].char_indices() {
             match c {
                 'k' => out.kill = true,
                 'V' => out.no_unveil = true,

@@ -414,20 +414,18 @@ mod tests {
                         continue;
                     }
                     for (i, &a) in interesting.iter().enumerate() {
-                        for &b in interesting.iter().skip(i % 7).step_by(3) {
-                            for pos in 0..4usize {
-                                let mut args = [0u64; 6];
-                                args[pos] = a;
-                                args[(pos + 1) % 4] = b;
-                                args[(pos + 2) % 4] = interesting[(i * 5) % interesting.len()];
-                                let want = promises::allows(&ps, name, &args, ctx);
-                                let got = run(&f, arch, name, args);
-                                assert_eq!(
-                                    got,
-                                    if want { ALLOW } else { EPERM },
-                                    "{arch:?} [{s}] {name}{args:x?}"
-                                );
-                            }
+                        for pos in 0..4usize {
+                            let mut args = [0u64; 6];
+                            args[pos] = a;
+                            args[(pos + 1) % 4] = interesting[(i * 3) % interesting.len()];
+                            args[(pos + 2) % 4] = interesting[(i * 5 + 1) % interesting.len()];
+                            let want = promises::allows(&ps, name, &args, ctx);
+                            let got = run(&f, arch, name, args);
+                            assert_eq!(
+                                got,
+                                if want { ALLOW } else { EPERM },
+                                "{arch:?} [{s}] {name}{args:x?}"
+                            );
                         }
                     }
                 }

@@ -19,7 +19,8 @@ pub(crate) const FIRST_UNKNOWN_NR: u32 = 447;
 /// cannot read (clone3, openat2) or they create anonymous executable memory (memfd_create).
 pub(crate) const ENOSYS_SYSCALLS: &[&str] = &["clone3", "openat2", "memfd_create"];
 
-const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+/// BPF_LD | BPF_W | BPF_ABS.
+const BPF_LD_W_ABS: u16 = 0x20;
 const BPF_JMP_JA: u16 = 0x05;
 const BPF_JEQ_K: u16 = 0x05 | 0x10;
 const BPF_JGE_K: u16 = 0x05 | 0x30;

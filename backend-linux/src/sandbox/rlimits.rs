@@ -8,6 +8,8 @@ use pledge_core::RlimitPlan;
 pub(crate) type Limits = Vec<(u32, u64, u64, &'static str)>;
 
 /// Turns the plan into setrlimit calls.
+// The resource type is u32 on glibc and c_int on musl; the casts are not no-ops everywhere.
+#[allow(clippy::unnecessary_cast)]
 pub(crate) fn from_plan(p: &RlimitPlan) -> Limits {
     let mut v = Vec::new();
     let mut push = |res: u32, val: Option<u64>, extra: u64, name| {

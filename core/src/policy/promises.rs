@@ -1063,6 +1063,33 @@ pub fn allows(set: &PromiseSet, syscall: &str, args: &[u64; 6], ctx: EvalContext
         .any(|alt| alt.iter().all(|p| set.contains(p)))
 }
 
+/// The README's promise table (a test in backend-linux checks the README holds exactly this).
+pub fn markdown_table() -> String {
+    let mut s = String::from(
+        "| promise | syscalls (any arguments) | syscalls with argument checks |\n|---|---|---|\n",
+    );
+    let always: Vec<&str> = ALWAYS.iter().map(|r| r.syscall).collect();
+    s.push_str(&format!("| *(always)* | {} | — |\n", always.join(" ")));
+    for p in Promise::ALL {
+        let (plain, checked) = describe(p);
+        let plain = if plain.is_empty() {
+            "—".to_string()
+        } else {
+            plain.join(" ")
+        };
+        let checked = if checked.is_empty() {
+            "—".to_string()
+        } else {
+            checked.join("; ")
+        };
+        s.push_str(&format!(
+            "| **{p}** | {plain} | {} |\n",
+            checked.replace('|', "\\|")
+        ));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1302,31 +1329,4 @@ mod tests {
         }
         assert!(all_syscalls().len() > 150);
     }
-}
-
-/// The README's promise table (a test in backend-linux checks the README holds exactly this).
-pub fn markdown_table() -> String {
-    let mut s = String::from(
-        "| promise | syscalls (any arguments) | syscalls with argument checks |\n|---|---|---|\n",
-    );
-    let always: Vec<&str> = ALWAYS.iter().map(|r| r.syscall).collect();
-    s.push_str(&format!("| *(always)* | {} | — |\n", always.join(" ")));
-    for p in Promise::ALL {
-        let (plain, checked) = describe(p);
-        let plain = if plain.is_empty() {
-            "—".to_string()
-        } else {
-            plain.join(" ")
-        };
-        let checked = if checked.is_empty() {
-            "—".to_string()
-        } else {
-            checked.join("; ")
-        };
-        s.push_str(&format!(
-            "| **{p}** | {plain} | {} |\n",
-            checked.replace('|', "\\|")
-        ));
-    }
-    s
 }

@@ -203,6 +203,38 @@ pub fn merge(rules: impl IntoIterator<Item = UnveilRule>) -> Vec<UnveilRule> {
         .collect()
 }
 
+/// The README's default-unveil table (a test in backend-linux checks the README holds exactly
+/// this).
+pub fn markdown_table() -> String {
+    let mut s = String::from("| when | perm | paths |\n|---|---|---|\n");
+    let mut groups: Vec<(String, &str, Vec<&str>)> = Vec::new();
+    for r in DEFAULT_UNVEILS {
+        let when = match r.when {
+            When::Promise(p) => format!("`{p}`"),
+            When::DynamicProgram => "dynamic program".to_string(),
+        };
+        match groups
+            .iter_mut()
+            .find(|(w, perm, _)| *w == when && *perm == r.perm)
+        {
+            Some(g) => g.2.push(r.path),
+            None => groups.push((when, r.perm, vec![r.path])),
+        }
+    }
+    s.push_str(
+        "| always | rx | the program; its `#!` interpreter; its ELF interpreter (PT_INTERP) |\n",
+    );
+    for (when, perm, paths) in groups {
+        let paths: Vec<String> = paths.iter().map(|p| format!("`{p}`")).collect();
+        s.push_str(&format!("| {when} | {perm} | {} |\n", paths.join(" ")));
+    }
+    s.push_str("| `tty` | rw | the terminal on stdin (`/proc/self/fd/0` → `/dev/pts/N`) |\n");
+    s.push_str("| every task | rwc | `NOMAD_TASK_DIR` (`<task>/local`), `NOMAD_ALLOC_DIR` (`<alloc>/alloc`) |\n");
+    s.push_str("| every task | r | `NOMAD_SECRETS_DIR` (`<task>/secrets`) |\n");
+    s.push_str("| `tmppath` | rwc | the task's `TMPDIR` (`<task>/tmp`) |\n");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,36 +315,4 @@ mod tests {
             ]
         );
     }
-}
-
-/// The README's default-unveil table (a test in backend-linux checks the README holds exactly
-/// this).
-pub fn markdown_table() -> String {
-    let mut s = String::from("| when | perm | paths |\n|---|---|---|\n");
-    let mut groups: Vec<(String, &str, Vec<&str>)> = Vec::new();
-    for r in DEFAULT_UNVEILS {
-        let when = match r.when {
-            When::Promise(p) => format!("`{p}`"),
-            When::DynamicProgram => "dynamic program".to_string(),
-        };
-        match groups
-            .iter_mut()
-            .find(|(w, perm, _)| *w == when && *perm == r.perm)
-        {
-            Some(g) => g.2.push(r.path),
-            None => groups.push((when, r.perm, vec![r.path])),
-        }
-    }
-    s.push_str(
-        "| always | rx | the program; its `#!` interpreter; its ELF interpreter (PT_INTERP) |\n",
-    );
-    for (when, perm, paths) in groups {
-        let paths: Vec<String> = paths.iter().map(|p| format!("`{p}`")).collect();
-        s.push_str(&format!("| {when} | {perm} | {} |\n", paths.join(" ")));
-    }
-    s.push_str("| `tty` | rw | the terminal on stdin (`/proc/self/fd/0` → `/dev/pts/N`) |\n");
-    s.push_str("| every task | rwc | `NOMAD_TASK_DIR` (`<task>/local`), `NOMAD_ALLOC_DIR` (`<alloc>/alloc`) |\n");
-    s.push_str("| every task | r | `NOMAD_SECRETS_DIR` (`<task>/secrets`) |\n");
-    s.push_str("| `tmppath` | rwc | the task's `TMPDIR` (`<task>/tmp`) |\n");
-    s
 }

@@ -7,34 +7,34 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-pub const EPERM: i32 = 1;
-pub const ENOENT: i32 = 2;
-pub const EBADF: i32 = 9;
-pub const EAGAIN: i32 = 11;
-pub const EACCES: i32 = 13;
-pub const EFAULT: i32 = 14;
-pub const EXDEV: i32 = 18;
-pub const EINVAL: i32 = 22;
-pub const ENOTTY: i32 = 25;
-pub const ENOSYS: i32 = 38;
-pub const SIGSYS: i32 = 31;
+pub(crate) const EPERM: i32 = 1;
+pub(crate) const ENOENT: i32 = 2;
+pub(crate) const EBADF: i32 = 9;
+pub(crate) const EAGAIN: i32 = 11;
+pub(crate) const EACCES: i32 = 13;
+pub(crate) const EFAULT: i32 = 14;
+pub(crate) const EXDEV: i32 = 18;
+pub(crate) const EINVAL: i32 = 22;
+pub(crate) const ENOTTY: i32 = 25;
+pub(crate) const ENOSYS: i32 = 38;
+pub(crate) const SIGSYS: i32 = 31;
 
 /// How a sandboxed probe ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum End {
+pub(crate) enum End {
     /// Exit code: 0 = the call succeeded, else its errno.
     Exit(i32),
     /// Killed by this signal.
     Signal(i32),
 }
 
-pub fn bin() -> &'static str {
+pub(crate) fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_nomad-pledge-driver")
 }
 
 /// True when the test may run; false (after printing why) to skip. Under CI=true a missing
 /// requirement fails instead.
-pub fn require_root() -> bool {
+pub(crate) fn require_root() -> bool {
     let root = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(str::to_owned))
@@ -64,7 +64,7 @@ pub fn require_root() -> bool {
 }
 
 /// A scratch directory for one test.
-pub fn scratch(name: &str) -> PathBuf {
+pub(crate) fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("pledge-sbx-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("create scratch dir");
@@ -72,7 +72,7 @@ pub fn scratch(name: &str) -> PathBuf {
 }
 
 /// The static probe, compiled once per test binary.
-pub fn probe() -> &'static Path {
+pub(crate) fn probe() -> &'static Path {
     static PROBE: OnceLock<PathBuf> = OnceLock::new();
     PROBE.get_or_init(|| {
         let src =
@@ -92,12 +92,12 @@ pub fn probe() -> &'static Path {
 }
 
 /// Runs `probe CASE ARGS...` under `sandbox FLAGS... --`.
-pub fn run(flags: &[&str], case: &[&str]) -> End {
+pub(crate) fn run(flags: &[&str], case: &[&str]) -> End {
     run_cmd(flags, probe().to_str().expect("utf-8 path"), case)
 }
 
 /// Runs `program ARGS...` under `sandbox FLAGS... --`.
-pub fn run_cmd(flags: &[&str], program: &str, args: &[&str]) -> End {
+pub(crate) fn run_cmd(flags: &[&str], program: &str, args: &[&str]) -> End {
     let out = Command::new(bin())
         .arg("sandbox")
         .args(flags)
@@ -121,7 +121,7 @@ pub fn run_cmd(flags: &[&str], program: &str, args: &[&str]) -> End {
 }
 
 /// `-p PROMISES` plus the given unveils.
-pub fn p<'a>(promises: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+pub(crate) fn p<'a>(promises: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec!["-p", promises];
     v.extend_from_slice(extra);
     v

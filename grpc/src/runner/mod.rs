@@ -33,8 +33,8 @@ use std::path::PathBuf;
     name = "nomad-pledge-driver run",
     about = "Run a job file's pledge tasks locally, through the plugin protocol, as Nomad would",
     after_help = "Ctrl-C stops the tasks with their kill_signal and kill_timeout.\n\
-                  Exit status: the task's exit code (128+N when killed by signal N), 125 when \
-                  the runner or plugin failed."
+                  Exit status: the task's exit code (128+N when killed by signal N), 1 when a \
+                  task failed to start, 125 when the runner or the plugin failed."
 )]
 struct Cli {
     /// The job file (HCL2 jobspec), e.g. hack/http.hcl.

@@ -159,3 +159,57 @@ fn ambient_net_bind_is_not_granted_by_default() {
         End::Exit(EACCES)
     );
 }
+
+#[test]
+fn ambient_net_bind_with_the_opt_in() {
+    if !require_root() {
+        return;
+    }
+    let flags = ["-u", "nobody", "--net-bind-service", "-p", "stdio inet"];
+    assert_eq!(run(&flags, &["bind_tcp", "81"]), End::Exit(0));
+    let out = std::process::Command::new(bin())
+        .args([
+            "sandbox",
+            "-u",
+            "nobody",
+            "--net-bind-service",
+            "-p",
+            "stdio rpath",
+            "--",
+        ])
+        .arg(probe())
+        .arg("capeff")
+        .output()
+        .expect("spawn");
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(status.contains("CapAmb:\t0000000000000400"), "{status}");
+    assert!(status.contains("CapEff:\t0000000000000400"), "{status}");
+    assert!(status.contains("CapBnd:\t0000000000000400"), "{status}");
+}
+
+#[test]
+fn rlimits_apply() {
+    if !require_root() {
+        return;
+    }
+    let out = std::process::Command::new(bin())
+        .args(["sandbox", "-O", "100", "-p", "stdio rpath", "--"])
+        .arg(probe())
+        .arg("rlimit_nofile")
+        .output()
+        .expect("spawn");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "100");
+    // Writing past RLIMIT_FSIZE raises SIGXFSZ (25).
+    let d = scratch("fsize");
+    std::fs::write(d.join("f"), "").expect("write");
+    let v = format!("rw:{}", d.display());
+    let f = d.join("f");
+    assert_eq!(
+        run(
+            &["-F", "0", "-p", "stdio rpath wpath", "-v", &v],
+            &["write_file", &f.to_string_lossy()]
+        ),
+        End::Signal(25)
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -8,7 +8,9 @@
 //! has one: 1 usage, 10 program not found, 20 bad unveil, 21 bad promise, 127 exec failed.
 //! Ours: `-B` accepts partial Landlock enforcement (the plugin's `unveil_best_effort`);
 //! `--bind-port=N` / `--connect-port=N` restrict TCP ports (the task's `bind_ports` /
-//! `connect_ports`).
+//! `connect_ports`); `--net-bind-service` keeps CAP_NET_BIND_SERVICE as an ambient
+//! capability. pledge.com's limits `-O -P -F -M -C` set RLIMIT_NOFILE/NPROC/FSIZE/AS/CPU
+//! (unlike pledge.com, unset limits stay inherited, and -C is plain seconds).
 
 use super::{enter_and_exec, prepare, SandboxError};
 use pledge_core::config::RlimitDefaults;
@@ -19,7 +21,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 const USAGE: &str = "usage: nomad-pledge-driver sandbox [-p PROMISES]... [-v [PERM:]PATH]... \
-[-u USER] [-g GROUP] [-k] [-V] [-B] [-T pledge|unveil] [--bind-port=N]... [--connect-port=N]... \
+[-u USER] [-g GROUP] [-k] [-V] [-B] [-T pledge|unveil] [-O N] [-P N] [-F N] [-M N] [-C N] [--net-bind-service] [--bind-port=N]... [--connect-port=N]... \
 -- COMMAND [ARGS...]
 
   -p PROMISES  pledge promises, space separated, repeatable (default: stdio rpath)
@@ -30,6 +32,10 @@ const USAGE: &str = "usage: nomad-pledge-driver sandbox [-p PROMISES]... [-v [PE
   -V           do not unveil (seccomp only)
   -B           run even if the kernel can only partly enforce the unveils
   -T WHAT      test whether `pledge` or `unveil` is supported; exit 0 if so, 1 if not
+  -O FILES     RLIMIT_NOFILE     -P PROCS  RLIMIT_NPROC     -C SECS  RLIMIT_CPU
+  -F BYTES     RLIMIT_FSIZE      -M BYTES  RLIMIT_AS        (sizes take k, m, g)
+  --net-bind-service
+               keep CAP_NET_BIND_SERVICE (ambient) to bind ports below 1024 as a non-root user
   --bind-port=N, --connect-port=N
                allow only these TCP ports for bind/connect (Landlock ABI 4), repeatable
 ";
@@ -45,6 +51,8 @@ pub(crate) struct Args {
     pub(crate) no_unveil: bool,
     pub(crate) best_effort: bool,
     pub(crate) test: Option<String>,
+    pub(crate) rlimits: RlimitDefaults,
+    pub(crate) net_bind_service: bool,
     pub(crate) bind_ports: Option<Vec<u16>>,
     pub(crate) connect_ports: Option<Vec<u16>>,
     pub(crate) help: bool,
@@ -62,6 +70,10 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Args, String> {
     while let Some(arg) = it.next() {
         if arg == "--" {
             break;
+        }
+        if arg == "--net-bind-service" {
+            out.net_bind_service = true;
+            continue;
         }
         if let Some(rest) = arg.strip_prefix("--") {
             let (name, val) = rest
@@ -87,7 +99,7 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Args, String> {
                 'V' => out.no_unveil = true,
                 'B' => out.best_effort = true,
                 'h' => out.help = true,
-                'p' | 'v' | 'u' | 'g' | 'T' => {
+                'p' | 'v' | 'u' | 'g' | 'T' | 'O' | 'P' | 'F' | 'M' | 'C' => {
                     let rest = &arg[1 + i + 1..];
                     let val = if rest.is_empty() {
                         it.next()
@@ -100,7 +112,22 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Args, String> {
                         'v' => out.unveils.push(val),
                         'u' => out.user = Some(val),
                         'g' => out.group = Some(val),
-                        _ => out.test = Some(val),
+                        'T' => out.test = Some(val),
+                        lim => {
+                            let n = parse_size(&val).ok_or_else(|| {
+                                format!(
+                                    "-{lim}: {val:?} is not a number (suffixes k, m, g allowed)"
+                                )
+                            })?;
+                            let r = &mut out.rlimits;
+                            match lim {
+                                'O' => r.nofile = Some(n),
+                                'P' => r.nproc = Some(n),
+                                'F' => r.fsize = Some(n),
+                                'M' => r.address_space = Some(n),
+                                _ => r.cpu = Some(n),
+                            }
+                        }
                     }
                     break;
                 }
@@ -110,6 +137,17 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Args, String> {
     }
     out.command.extend(it);
     Ok(out)
+}
+
+/// `123`, `64k`, `512m`, `4g` (powers of 1024, as pledge.com's sizetol).
+fn parse_size(s: &str) -> Option<u64> {
+    let (num, mult) = match s.chars().last()?.to_ascii_lowercase() {
+        'k' => (&s[..s.len() - 1], 1u64 << 10),
+        'm' => (&s[..s.len() - 1], 1 << 20),
+        'g' => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    num.parse::<u64>().ok()?.checked_mul(mult)
 }
 
 /// Why a command line could not become a plan, with pledge.com's exit code.
@@ -177,10 +215,10 @@ pub(crate) fn build_plan(a: &Args) -> Result<SandboxPlan, PlanError> {
         mode: SandboxMode::Enforce,
         namespaces: NamespacePlan::default(),
         cgroup: CgroupPlan::default(),
-        rlimits: RlimitDefaults::default(),
+        rlimits: a.rlimits.clone(),
         bind_ports: a.bind_ports.clone(),
         connect_ports: a.connect_ports.clone(),
-        net_bind_service: false,
+        net_bind_service: a.net_bind_service,
         tmp_dir,
         pledge_executable: None,
         state_dir: PathBuf::new(),
@@ -286,6 +324,22 @@ mod tests {
         );
         assert!(parse(&os(&["-p"])).is_err());
         assert!(parse(&os(&["-z"])).is_err());
+        let a = parse(&os(&[
+            "-O",
+            "1024",
+            "-M4g",
+            "-C",
+            "5",
+            "--net-bind-service",
+            "x",
+        ]))
+        .expect("parses");
+        assert_eq!(a.rlimits.nofile, Some(1024));
+        assert_eq!(a.rlimits.address_space, Some(4 << 30));
+        assert_eq!(a.rlimits.cpu, Some(5));
+        assert!(a.net_bind_service);
+        assert!(parse(&os(&["-O", "lots", "x"])).is_err());
+        assert!(parse(&os(&["--bind-port=70000", "x"])).is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 # curl under a tight sandbox, against a local server (a prestart sidecar in the same group),
-# because there is no internet to reach. curl gets `stdio rpath inet dns thread`: sockets and
-# name resolution, but no exec, no writes and no fork.
+# because there is no internet to reach. curl gets `stdio rpath inet dns`: sockets and name
+# resolution, but no exec, no writes, no fork and no threads.
 job "curl" {
   type = "batch"
 
@@ -43,7 +43,7 @@ EOH
       config {
         command  = "/usr/bin/curl"
         args     = ["--silent", "--show-error", "--retry", "30", "--retry-connrefused", "--retry-delay", "1", "http://${NOMAD_ADDR_http}/"]
-        promises = "stdio rpath inet dns thread"
+        promises = "stdio rpath inet dns"
       }
     }
 

@@ -1,5 +1,5 @@
 # Shows the task's private pid namespace: `ps` sees only itself (a header and one line), not
-# the host's processes.
+# the host's processes. /etc/passwd is unveiled only so ps can print user names.
 job "ps" {
   type = "batch"
 
@@ -12,7 +12,7 @@ job "ps" {
         command  = "/bin/ps"
         args     = ["aux"]
         promises = "stdio rpath"
-        unveil   = ["r:/proc"]
+        unveil   = ["r:/proc", "r:/etc/passwd", "r:/etc/nsswitch.conf"]
       }
     }
 

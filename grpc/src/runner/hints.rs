@@ -68,6 +68,10 @@ pub fn hints(f: &Failure<'_>) -> Vec<String> {
         if lower.contains("operation not permitted") || lower.contains("[errno 1]") {
             push(eperm_hint(&lower, &promises));
         }
+        // curl reports a denied socket() as a failed connect.
+        if lower.contains("couldn't connect to server") && !promises.contains("inet") {
+            push(missing(&promises, &["inet"], "network sockets"));
+        }
         if [
             "temporary failure in name resolution",
             "could not resolve host",
@@ -272,6 +276,25 @@ mod tests {
             ..Failure::default()
         });
         assert!(h[0].contains("although promises inet are granted"), "{h:?}");
+    }
+
+    #[test]
+    fn curl_connect_failure_without_inet_suggests_inet() {
+        let h = hints(&Failure {
+            stderr: "curl: (7) Failed to connect to 127.0.0.1 port 80 after 0 ms: Couldn't connect to server",
+            promises: "stdio rpath",
+            ..Failure::default()
+        });
+        assert_eq!(
+            h,
+            vec!["hint: network sockets need promise \"inet\" (add it to config.promises)"]
+        );
+        let granted = hints(&Failure {
+            stderr: "curl: (7) Failed to connect to 127.0.0.1 port 80 after 0 ms: Couldn't connect to server",
+            promises: "stdio rpath inet",
+            ..Failure::default()
+        });
+        assert!(granted.is_empty(), "{granted:?}");
     }
 
     #[test]

@@ -42,12 +42,17 @@ struct FakeTask {
     watched: bool,
     /// A graceful exit is already scheduled (SignalResponse::ExitAfter).
     draining: bool,
+    /// A kill was delivered and the processes die at this time (the script's `reap_delay`).
+    dying_at: Option<Duration>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Scheduled {
     /// The main process `pid` of `task` exits with `code` (scripted, or the end of a drain).
     Exit { task: TaskId, pid: u32, code: i32 },
+    /// A kill delivered earlier takes effect: the main `pid` dies by SIGKILL, and with `all`
+    /// every other process of `task` too.
+    Killed { task: TaskId, pid: u32, all: bool },
 }
 
 /// The in-memory backend. See the crate docs for the contract.
@@ -143,6 +148,16 @@ impl FakeBackend {
                 Scheduled::Exit { task, pid, code } => {
                     if self.is_main(&task, pid) {
                         self.main_exits(&task, exited_with(code));
+                    }
+                }
+                Scheduled::Killed { task, pid, all } => {
+                    if let Some(t) = self.tasks.get_mut(&task) {
+                        t.dying_at = None;
+                    }
+                    let main_alive = self.is_main(&task, pid);
+                    self.kill_procs(&task, |r| all || r == ProcRole::Main);
+                    if main_alive {
+                        self.main_exits(&task, killed_by(Signal::KILL));
                     }
                 }
             }
@@ -300,6 +315,11 @@ impl FakeBackend {
     /// Whether `task` still has state (launched and not cleaned up).
     pub fn knows(&self, task: &TaskId) -> bool {
         self.tasks.contains_key(task)
+    }
+
+    /// Whether a kill was delivered to the task and its processes have not died yet.
+    pub fn is_dying(&self, task: &TaskId) -> bool {
+        self.tasks.get(task).is_some_and(|t| t.dying_at.is_some())
     }
 
     /// Whether the task's main process is alive.
@@ -481,6 +501,7 @@ impl FakeBackend {
                 supervisor_alive: true,
                 watched: true,
                 draining: false,
+                dying_at: None,
             },
         );
         for _ in 0..script.children {
@@ -524,7 +545,9 @@ impl FakeBackend {
             err: None,
         };
         if sig == Signal::KILL {
-            self.main_exits(task, killed_by);
+            if !self.deliver_kill(task, false) {
+                self.main_exits(task, killed_by);
+            }
             return Ok(());
         }
         match response {
@@ -558,6 +581,9 @@ impl FakeBackend {
         if !self.tasks.contains_key(task) {
             return Err(FakeError::UnknownTask(task.clone()));
         }
+        if self.deliver_kill(task, true) {
+            return Ok(());
+        }
         let main_alive = self.is_running(task);
         self.kill_procs(task, |_| true);
         if main_alive {
@@ -572,6 +598,42 @@ impl FakeBackend {
             );
         }
         Ok(())
+    }
+
+    /// With a `reap_delay`, a kill (of the main process, or with `all` of the whole cgroup)
+    /// only takes effect later: schedules it and returns true. With none, returns false and the
+    /// caller kills now. A second kill while one is pending changes nothing, unless it widens
+    /// a main-only kill to the whole cgroup.
+    fn deliver_kill(&mut self, task: &TaskId, all: bool) -> bool {
+        let now = self.now;
+        let Some(t) = self.tasks.get_mut(task) else {
+            return false;
+        };
+        let delay = t.script.reap_delay;
+        if delay.is_zero() || t.exit.is_some() {
+            return false;
+        }
+        let pid = t.main_pid;
+        let at = *t.dying_at.get_or_insert(now + delay);
+        let pending_all = self
+            .schedule
+            .values()
+            .any(|ev| matches!(ev, Scheduled::Killed { task: k, all: true, .. } if k == task));
+        let pending_any = self
+            .schedule
+            .values()
+            .any(|ev| matches!(ev, Scheduled::Killed { task: k, .. } if k == task));
+        if !pending_any || (all && !pending_all) {
+            self.schedule_at(
+                at,
+                Scheduled::Killed {
+                    task: task.clone(),
+                    pid,
+                    all,
+                },
+            );
+        }
+        true
     }
 
     fn do_reattach(&mut self, state: &DriverState) -> Result<Effect, FakeError> {
@@ -669,11 +731,20 @@ impl FakeBackend {
         self.tasks.remove(task);
         self.scripts.remove(task);
         self.schedule.retain(|_, ev| match ev {
-            Scheduled::Exit { task: t, .. } => t != task,
+            Scheduled::Exit { task: t, .. } | Scheduled::Killed { task: t, .. } => t != task,
         });
         // Observations about a task that no longer exists are still delivered: the plugin may
         // be waiting for its exit.
         Ok(killed)
+    }
+}
+
+fn killed_by(sig: Signal) -> ExitResult {
+    ExitResult {
+        exit_code: 0,
+        signal: sig.number(),
+        oom_killed: false,
+        err: None,
     }
 }
 

@@ -33,6 +33,10 @@ pub struct ProcScript {
     /// Children forked at launch. They live in the task's cgroup and survive the main process's
     /// own exit (daemons), dying only by `kill_all`, an OOM kill, a lost supervisor or `cleanup`.
     pub children: u8,
+    /// How long a SIGKILL or `kill_all` takes to end the processes. Zero: at once. Real kills
+    /// are asynchronous (`cgroup.kill` returns before the processes are reaped), so the exit
+    /// is observed later; a non-zero delay lets the sim explore that window.
+    pub reap_delay: Duration,
 }
 
 impl ProcScript {
@@ -52,6 +56,12 @@ impl ProcScript {
     /// Ignores every catchable signal.
     pub fn ignoring_signals(mut self) -> Self {
         self.on_signal = SignalResponse::Ignore;
+        self
+    }
+
+    /// Kills take `delay` to end the processes.
+    pub fn reaped_after(mut self, delay: Duration) -> Self {
+        self.reap_delay = delay;
         self
     }
 

@@ -364,3 +364,35 @@ fn same_world_calls_give_same_log() {
     }
     assert_eq!(run(), run());
 }
+
+#[test]
+fn kills_take_the_reap_delay_to_land() {
+    let mut b = FakeBackend::default();
+    let script = ProcScript::forever()
+        .with_children(1)
+        .reaped_after(Duration::from_millis(30));
+    assert!(launch(&mut b, 1, script).is_ok());
+    assert!(b.kill_all(&id(1)).is_ok());
+    assert!(b.is_running(&id(1)) && b.is_dying(&id(1)));
+    assert!(
+        b.kill_all(&id(1)).is_ok(),
+        "a second kill while dying is fine"
+    );
+    assert_eq!(b.next_event_at(), Some(Duration::from_millis(30)));
+    assert!(drain(&mut b).is_empty());
+    b.set_time(Duration::from_millis(30));
+    assert_eq!(exit_codes(&drain(&mut b)), vec![(id(1), 0, 9, false)]);
+    assert!(b.live_pids(&id(1)).is_empty() && !b.is_dying(&id(1)));
+    // SIGKILL of the main alone spares the children, also when delayed.
+    assert!(launch(&mut b, 2, script).is_ok());
+    assert!(b.signal(&id(2), Signal::KILL).is_ok());
+    b.set_time(Duration::from_millis(60));
+    assert_eq!(exit_codes(&drain(&mut b)), vec![(id(2), 0, 9, false)]);
+    assert_eq!(b.live_pids(&id(2)).len(), 1);
+    // Cleanup does not wait: it kills what is left at once.
+    assert!(launch(&mut b, 3, script).is_ok());
+    assert!(b.kill_all(&id(3)).is_ok());
+    assert!(b.cleanup(&id(3)).is_ok());
+    assert!(b.live_pids(&id(3)).is_empty());
+    assert_eq!(b.next_event_at(), None);
+}

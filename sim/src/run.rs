@@ -191,6 +191,10 @@ impl Runner {
         })
     }
 
+    fn phase_is(&self, task: &TaskId, phase: PhaseName) -> bool {
+        self.world.driver.task(task).map(|v| v.phase) == Some(phase)
+    }
+
     fn tracked(&self, task: &TaskId) -> bool {
         self.tasks.get(task).is_some_and(|m| m.tracked)
     }
@@ -382,6 +386,7 @@ impl Runner {
         let task = self.slot_task(slot);
         let tracked = self.tracked(&task);
         let running = self.world.backend.is_running(&task);
+        let phase = self.world.driver.task(&task).map(|v| v.phase);
         let before = self.world.backend.calls().len();
         let at = self.world.now;
         self.model(&task).stop_deadlines.push(at + timeout);
@@ -391,6 +396,13 @@ impl Runner {
             signal: signal.name().to_string(),
         })?;
         let reply = self.reply(req).cloned();
+        if phase == Some(PhaseName::Destroying) {
+            // A forced destroy is already killing it.
+            return ensure(
+                matches!(&reply, Some(Err(DriverError::WrongState { .. }))),
+                || format!("stop while destroying answered {reply:?}"),
+            );
+        }
         let signals: Vec<(Signal, Option<FailureClass>)> = self
             .calls_since(before)
             .iter()
@@ -492,8 +504,10 @@ impl Runner {
                 )),
             };
         }
-        if running && !force {
-            // Destroy without force of a running task is an error that changes nothing.
+        let destroying = view_before.as_ref().map(|v| v.phase) == Some(PhaseName::Destroying);
+        if (running && !force) || destroying {
+            // Destroy without force of a running task (or any destroy while a forced one waits
+            // for its kill to land) is an error that changes nothing.
             ensure(
                 matches!(&reply, Some(Err(DriverError::WrongState { task: t, .. })) if *t == task),
                 || format!("destroy without force of running {task} answered {reply:?}"),
@@ -527,6 +541,8 @@ impl Runner {
                 })
             }
             Some(Err(DriverError::Backend { .. })) if failed => Ok(()),
+            // The kill is delivered and lands later; the reply follows the exit.
+            None if running && self.world.backend.is_dying(&task) => Ok(()),
             other => Err(format!(
                 "destroy (force={force}) of {task} (running={running}) answered {other:?}"
             )),
@@ -572,6 +588,7 @@ impl Runner {
     fn signal(&mut self, slot: u8, signal: GenSignal) -> Check {
         let task = self.slot_task(slot);
         let running = self.world.backend.is_running(&task);
+        let destroying = self.phase_is(&task, PhaseName::Destroying);
         let before = self.world.backend.calls().len();
         let req = self.call(Request::Signal {
             task: task.clone(),
@@ -590,6 +607,12 @@ impl Runner {
             return ensure(is_unknown(reply.as_ref(), &task), || {
                 format!("signal of untracked {task} answered {reply:?}")
             });
+        }
+        if destroying {
+            return ensure(
+                matches!(&reply, Some(Err(DriverError::WrongState { .. }))),
+                || format!("signal while destroying answered {reply:?}"),
+            );
         }
         if signal == GenSignal::Default {
             // Nomad always names the signal; an empty one may be refused or defaulted.
@@ -626,6 +649,7 @@ impl Runner {
     fn sample(&mut self, slot: u8) -> Check {
         let task = self.slot_task(slot);
         let running = self.world.backend.is_running(&task);
+        let destroying = self.phase_is(&task, PhaseName::Destroying);
         let before = self.world.backend.calls().len();
         let req = self.call(Request::Stats(task.clone()))?;
         let reply = self.reply(req).cloned();
@@ -633,6 +657,12 @@ impl Runner {
             return ensure(is_unknown(reply.as_ref(), &task), || {
                 format!("stats of untracked {task} answered {reply:?}")
             });
+        }
+        if destroying {
+            return ensure(
+                matches!(&reply, Some(Err(DriverError::WrongState { .. }))),
+                || format!("stats while destroying answered {reply:?}"),
+            );
         }
         let failed = self.calls_since(before).iter().any(|c| c.failed.is_some());
         if !running {
@@ -691,7 +721,7 @@ impl Runner {
                 )
             }
             // Refusing exec into a task being stopped is fine too.
-            Some(Err(_)) if !running || phase == Some(PhaseName::Stopping) => Ok(()),
+            Some(Err(_)) if !running || phase != Some(PhaseName::Running) => Ok(()),
             other => Err(format!("exec in running {task} answered {other:?}")),
         }
     }
@@ -817,12 +847,25 @@ impl Runner {
             return Err(format!("{req} ({body:?}) got {n} replies"));
         }
         let fresh = std::mem::take(&mut w.fresh);
+        let mut destroyed = Vec::new();
         let w = &self.world;
         for req in fresh {
             let Some(s) = w.requests.get(&req) else {
                 return Err(format!("reply to {req}, which was never submitted"));
             };
             match (&s.body, w.reply_of(req)) {
+                (Request::Destroy { task, .. }, Some(Ok(Reply::Destroyed))) => {
+                    destroyed.push(task.clone());
+                    ensure(w.backend.live_pids(task).is_empty(), || {
+                        format!(
+                            "processes {:?} outlived the destroy of {task}",
+                            w.backend.live_pids(task)
+                        )
+                    })?;
+                    ensure(!w.backend.knows(task), || {
+                        format!("destroy of {task} left its cgroup/state behind (no cleanup)")
+                    })?;
+                }
                 (Request::Stop { task, .. }, Some(Ok(Reply::Stopped))) => {
                     ensure(!w.backend.is_running(task), || {
                         format!("{req}: Stopped although {task} still runs")
@@ -857,6 +900,10 @@ impl Runner {
                 _ => {}
             }
         }
+        for t in destroyed {
+            self.model(&t).tracked = false;
+        }
+        let w = &self.world;
         let newest = w.requests.keys().next_back().copied();
         let from = self.requests_seen;
         self.open.extend(w.requests.range(from..).map(|(r, _)| *r));
@@ -872,7 +919,13 @@ impl Runner {
                 continue;
             };
             match &s.body {
-                Request::Wait(t) | Request::Stop { task: t, .. } => {
+                // A forced destroy waits for its kill to land.
+                Request::Wait(t)
+                | Request::Stop { task: t, .. }
+                | Request::Destroy {
+                    task: t,
+                    force: true,
+                } => {
                     ensure(w.backend.is_running(t), || {
                         format!(
                             "{req} ({}) unanswered although {t}'s process is gone",
@@ -911,8 +964,9 @@ impl Runner {
             })?;
             let Some(view) = view else { continue };
             if w.backend.is_running(task) {
+                let destroying = view.phase == PhaseName::Destroying && w.backend.is_dying(task);
                 ensure(
-                    matches!(view.phase, PhaseName::Running | PhaseName::Stopping),
+                    matches!(view.phase, PhaseName::Running | PhaseName::Stopping) || destroying,
                     || format!("{task} runs but the driver says {:?}", view.phase),
                 )?;
                 ensure(view.result.is_none(), || {
@@ -994,14 +1048,18 @@ impl Runner {
                     continue;
                 }
                 if s.at + s.timeout <= w.now {
-                    ensure(!w.backend.is_running(task), || {
-                        format!(
-                            "{task} still runs at {}, past the deadline {} of stop {}",
-                            stamp(w.now),
-                            stamp(s.at + s.timeout),
-                            s.req
-                        )
-                    })?;
+                    // Dead, or the kill delivered and landing (kills are asynchronous).
+                    ensure(
+                        !w.backend.is_running(task) || w.backend.is_dying(task),
+                        || {
+                            format!(
+                                "{task} still runs at {}, past the deadline {} of stop {}",
+                                stamp(w.now),
+                                stamp(s.at + s.timeout),
+                                s.req
+                            )
+                        },
+                    )?;
                 }
             }
         }
@@ -1043,13 +1101,23 @@ impl Runner {
                     task: task.clone(),
                     force: true,
                 })?;
+                if self.reply(req).is_none() {
+                    // A delayed kill: let it land.
+                    self.world
+                        .advance(Duration::from_secs(1))
+                        .map_err(|e| self.stuck(e))?;
+                }
                 match self.reply(req) {
                     Some(Ok(Reply::Destroyed)) => {
                         self.model(&task).tracked = false;
                         break;
                     }
                     Some(Err(DriverError::UnknownTask(_))) if !self.tracked(&task) => break,
-                    _ => {}
+                    // Busy (an earlier destroy is landing) or a failed cleanup: retry later.
+                    _ => self
+                        .world
+                        .advance(Duration::from_secs(1))
+                        .map_err(|e| self.stuck(e))?,
                 }
             }
         }

@@ -127,6 +127,8 @@ pub struct GenScript {
     pub on_signal: GenResponse,
     /// Children forked at launch.
     pub children: u8,
+    /// Milliseconds a kill takes to land (0 = at once).
+    pub reap_ms: u8,
 }
 
 /// A process's signal handling.
@@ -163,6 +165,7 @@ impl GenScript {
                 .map(|(ms, code)| (Duration::from_millis(u64::from(ms)), i32::from(code))),
             on_signal: self.on_signal.response(),
             children: self.children,
+            reap_delay: Duration::from_millis(u64::from(self.reap_ms)),
         }
     }
 }
@@ -321,11 +324,13 @@ fn gen_script() -> impl Strategy<Value = GenScript> {
         proptest::option::weighted(0.3, (0u16..8000, 0u8..=255)),
         gen_response(),
         0u8..3,
+        prop_oneof![Just(0u8), 1u8..=200],
     )
-        .prop_map(|(exit_after, on_signal, children)| GenScript {
+        .prop_map(|(exit_after, on_signal, children, reap_ms)| GenScript {
             exit_after,
             on_signal,
             children,
+            reap_ms,
         })
 }
 

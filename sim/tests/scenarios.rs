@@ -30,6 +30,7 @@ fn start(slot: u8, on_signal: GenResponse) -> Step {
             exit_after: None,
             on_signal,
             children: 1,
+            reap_ms: 0,
         },
         reuse: false,
     }
@@ -249,6 +250,7 @@ fn invalid_configs_never_reach_the_backend() {
                     exit_after: None,
                     on_signal: GenResponse::Default,
                     children: 0,
+                    reap_ms: 0,
                 },
                 reuse: false,
             }],

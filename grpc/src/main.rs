@@ -12,16 +12,33 @@ fn main() -> ExitCode {
         Some("sandbox") => pledge_backend_linux::sandbox::cli::main(rest),
         Some("supervise") => pledge_backend_linux::runtime::supervisor::main(rest),
         Some("run") => pledge_grpc::runner::main(rest),
+        Some("learn") => pledge_grpc::learn_job::main(rest),
         _ => serve_plugin(),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
 /// Nomad launches the binary without arguments (or with the agent's `args`, which we ignore).
+/// The Linux runtime backs the shell; if it cannot start (no epoll or eventfd: a broken
+/// host), the plugin still serves, fingerprints UNHEALTHY and refuses to start tasks.
 fn serve_plugin() -> i32 {
-    pledge_grpc::plugin::main(pledge_grpc::plugin::Wiring {
-        make_backend: |_waker| pledge_grpc::unwired::UnwiredBackend,
-        runtime: false,
-        exec: None,
+    use pledge_grpc::plugin::Wired;
+    use pledge_grpc::unwired::Fallback;
+    pledge_grpc::plugin::main(|waker| {
+        match pledge_backend_linux::runtime::LinuxBackend::new(waker) {
+            Ok(b) => Wired {
+                backend: Fallback::Real(b),
+                runtime: true,
+                exec: Some(std::sync::Arc::new(pledge_grpc::linux::LinuxExec::default())),
+            },
+            Err(e) => {
+                eprintln!("nomad-pledge-driver: task runtime unavailable: {e}");
+                Wired {
+                    backend: Fallback::Unwired(pledge_grpc::unwired::UnwiredBackend),
+                    runtime: false,
+                    exec: None,
+                }
+            }
+        }
     })
 }

@@ -97,28 +97,67 @@ impl Sink for ShellSink<'_> {
     }
 }
 
-impl<B: Backend + 'static> Shell<B> {
-    /// Starts the shell thread. `make_backend` runs on that thread with the waker the backend
-    /// must call when it has observations pending; the backend never leaves the thread.
-    pub fn spawn<F>(make_backend: F) -> std::io::Result<Self>
+/// A shell whose channel exists but whose thread has not started: hand out [`Waker`]s (the
+/// backend needs one to be constructed), then [`ShellStarter::start`] with the backend.
+pub struct ShellStarter<B> {
+    tx: mpsc::Sender<ShellMsg<B>>,
+    rx: mpsc::Receiver<ShellMsg<B>>,
+}
+
+impl<B: Backend + 'static> ShellStarter<B> {
+    /// A waker that makes the shell drain the backend's observations.
+    pub fn waker(&self) -> Waker {
+        let wake_tx = self.tx.clone();
+        Arc::new(move || {
+            let _ = wake_tx.send(ShellMsg::Wake);
+        })
+    }
+
+    /// Starts the shell thread with `backend`.
+    pub fn start(self, backend: B) -> std::io::Result<Shell<B>>
+    where
+        B: Send,
+    {
+        self.start_with(move |_| backend)
+    }
+
+    fn start_with<F>(self, make_backend: F) -> std::io::Result<Shell<B>>
     where
         F: FnOnce(Waker) -> B + Send + 'static,
     {
-        let (tx, rx) = mpsc::channel::<ShellMsg<B>>();
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (config_tx, config) = watch::channel(None);
-        let wake_tx = tx.clone();
-        let waker: Waker = Arc::new(move || {
-            let _ = wake_tx.send(ShellMsg::Wake);
-        });
+        let waker = self.waker();
         let events_for_thread = events.clone();
+        let rx = self.rx;
         std::thread::Builder::new()
             .name("pledge-shell".into())
             .spawn(move || {
                 let backend = make_backend(waker);
                 run(backend, rx, events_for_thread, config_tx);
             })?;
-        Ok(Self { tx, events, config })
+        Ok(Shell {
+            tx: self.tx,
+            events,
+            config,
+        })
+    }
+}
+
+impl<B: Backend + 'static> Shell<B> {
+    /// A shell channel not yet served by a thread (see [`ShellStarter`]).
+    pub fn prepare() -> ShellStarter<B> {
+        let (tx, rx) = mpsc::channel::<ShellMsg<B>>();
+        ShellStarter { tx, rx }
+    }
+
+    /// Starts the shell thread. `make_backend` runs on that thread with the waker the backend
+    /// must call when it has observations pending; the backend never leaves the thread.
+    pub fn spawn<F>(make_backend: F) -> std::io::Result<Self>
+    where
+        F: FnOnce(Waker) -> B + Send + 'static,
+    {
+        Self::prepare().start_with(make_backend)
     }
 }
 

@@ -16,7 +16,7 @@ use crate::pb::goplugin::{
 use crate::service::base::BaseService;
 use crate::service::driver::DriverService;
 use crate::service::exec::ExecRunner;
-use crate::shell::{Shell, Waker};
+use crate::shell::{Shell, ShellStarter, Waker};
 use pledge_core::Backend;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,10 +50,10 @@ pub enum ServeError {
     Server(#[source] tonic::transport::Error),
 }
 
-/// What the binary plugs into the server.
-pub struct Wiring<F> {
-    /// Builds the backend on the shell thread, given the waker it must call.
-    pub make_backend: F,
+/// What the binary plugs into the server, built once the handshake checks passed.
+pub struct Wired<B> {
+    /// The backend the shell thread will own.
+    pub backend: B,
     /// Whether that backend runs real tasks.
     pub runtime: bool,
     /// Runs exec plans (ExecTask / ExecTaskStreaming), if available.
@@ -63,10 +63,10 @@ pub struct Wiring<F> {
 /// The plugin's main: returns the process exit code. Everything before the handshake line
 /// that fails is reported on stderr as plain text (the host shows it); afterwards logs are
 /// hclog JSON.
-pub fn main<B, F>(wiring: Wiring<F>) -> i32
+pub fn main<B, F>(wire: F) -> i32
 where
-    B: Backend + 'static,
-    F: FnOnce(Waker) -> B + Send + 'static,
+    B: Backend + Send + 'static,
+    F: FnOnce(Waker) -> Wired<B>,
 {
     let env = |k: &str| std::env::var(k).ok();
     if handshake::check_cookie(env(handshake::MAGIC_COOKIE_KEY).as_deref()).is_err() {
@@ -81,6 +81,8 @@ where
                 return 1;
             }
         };
+    let starter = Shell::<B>::prepare();
+    let wiring = wire(starter.waker());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -93,7 +95,7 @@ where
         }
     };
     let code = runtime.block_on(async move {
-        match serve(negotiated, wiring).await {
+        match serve(negotiated, starter, wiring).await {
             Ok(()) => 0,
             Err(e) => {
                 let msg = pledge_core::backend::error_chain(&e);
@@ -108,10 +110,13 @@ where
     code
 }
 
-async fn serve<B, F>(negotiated: handshake::Negotiated, wiring: Wiring<F>) -> Result<(), ServeError>
+async fn serve<B>(
+    negotiated: handshake::Negotiated,
+    starter: ShellStarter<B>,
+    wiring: Wired<B>,
+) -> Result<(), ServeError>
 where
-    B: Backend + 'static,
-    F: FnOnce(Waker) -> B + Send + 'static,
+    B: Backend + Send + 'static,
 {
     // Like go-plugin: a terminal Ctrl-C reaches the whole agent process group; the agent
     // decides when we stop. A handled (not ignored) SIGINT resets to default in children.
@@ -130,7 +135,7 @@ where
     let dir = socket::SocketDir::create(&base, &cwd)?;
     let listener = dir.bind()?;
 
-    let shell = Shell::spawn(wiring.make_backend).map_err(ServeError::Shell)?;
+    let shell = starter.start(wiring.backend).map_err(ServeError::Shell)?;
     let (trigger, mut shutdown) = goplugin::ShutdownTrigger::new();
     let (health, health_service) = tonic_health::server::health_reporter();
     health

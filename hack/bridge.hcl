@@ -25,8 +25,9 @@ job "bridge" {
     }
 
     task "server" {
-      driver = "pledge"
-      user   = "nobody"
+      driver      = "pledge"
+      user        = "nobody"
+      kill_signal = "SIGINT" # http.server exits cleanly on SIGINT (KeyboardInterrupt)
 
       config {
         command  = "/usr/bin/python3"

@@ -10,8 +10,9 @@ job "curl" {
     }
 
     task "server" {
-      driver = "pledge"
-      user   = "nobody"
+      driver      = "pledge"
+      user        = "nobody"
+      kill_signal = "SIGINT" # http.server exits cleanly on SIGINT (KeyboardInterrupt)
 
       lifecycle {
         hook    = "prestart"

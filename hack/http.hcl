@@ -15,8 +15,9 @@ job "http" {
     }
 
     task "server" {
-      driver = "pledge"
-      user   = "nobody"
+      driver      = "pledge"
+      user        = "nobody"
+      kill_signal = "SIGINT" # http.server exits cleanly on SIGINT (KeyboardInterrupt)
 
       config {
         command    = "/usr/bin/python3"

@@ -194,6 +194,11 @@ fn missing(promises: &BTreeSet<&str>, needed: &[&str], what: &str) -> String {
 /// Absolute paths mentioned in a line, with quotes and trailing punctuation removed.
 fn paths_in(line: &str) -> Vec<String> {
     let mut out = Vec::new();
+    // `/bin/cat: /etc/passwd: Permission denied`: the first word is the program's own name.
+    let line = match line.split_once(": ") {
+        Some((first, rest)) if !first.contains(char::is_whitespace) => rest,
+        _ => line,
+    };
     for raw in line.split(|c: char| c.is_whitespace() || c == '\'' || c == '"' || c == '`') {
         let t = raw.trim_end_matches([':', ',', ';', ')', '.']);
         let t = t.trim_start_matches('(');
@@ -227,7 +232,7 @@ mod tests {
     fn cat_of_a_hidden_file_suggests_the_unveil() {
         let h = hints(&Failure {
             exit_code: Some(1),
-            stderr: "cat: /etc/passwd: Permission denied\n",
+            stderr: "/bin/cat: /etc/passwd: Permission denied\n",
             promises: "stdio rpath",
             ..Failure::default()
         });

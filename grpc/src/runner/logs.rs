@@ -10,6 +10,8 @@ use std::time::Duration;
 
 /// How much of each stream is kept for hints.
 const TAIL_BYTES: usize = 16 * 1024;
+/// A line longer than this is written out before its newline arrives.
+const PARTIAL_LINE_MAX: usize = 4096;
 
 /// Why the FIFOs could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +129,7 @@ fn pump(path: &Path, stream: Stream, tail: &Mutex<Vec<u8>>, prefix: Option<&str>
     };
     let mut buf = [0u8; 8192];
     let mut at_line_start = true;
+    let mut pending: Vec<u8> = Vec::new();
     loop {
         let n = match fifo.read(&mut buf) {
             Ok(0) => break,
@@ -142,23 +145,43 @@ fn pump(path: &Path, stream: Stream, tail: &Mutex<Vec<u8>>, prefix: Option<&str>
                 t.drain(..cut);
             }
         }
-        let out = match prefix {
-            None => chunk.to_vec(),
-            Some(p) => prefixed(chunk, p, &mut at_line_start),
-        };
-        // The terminal going away must not stop the reader (the task would block on a full
-        // pipe), so write errors are ignored.
-        let _ = match stream {
-            Stream::Stdout => {
-                let mut o = std::io::stdout().lock();
-                o.write_all(&out).and_then(|()| o.flush())
+        // Whole lines only, so the runner's own messages never split a line of the task's.
+        pending.extend_from_slice(chunk);
+        let Some(end) = pending.iter().rposition(|&b| b == b'\n') else {
+            if pending.len() < PARTIAL_LINE_MAX {
+                continue;
             }
-            Stream::Stderr => {
-                let mut o = std::io::stderr().lock();
-                o.write_all(&out).and_then(|()| o.flush())
-            }
+            let whole = std::mem::take(&mut pending);
+            emit(stream, &whole, prefix, &mut at_line_start);
+            continue;
         };
+        let rest = pending.split_off(end + 1);
+        let whole = std::mem::replace(&mut pending, rest);
+        emit(stream, &whole, prefix, &mut at_line_start);
     }
+    if !pending.is_empty() {
+        emit(stream, &pending, prefix, &mut at_line_start);
+    }
+}
+
+/// Writes bytes of the task to the terminal stream.
+fn emit(stream: Stream, bytes: &[u8], prefix: Option<&str>, at_line_start: &mut bool) {
+    let out = match prefix {
+        None => bytes.to_vec(),
+        Some(p) => prefixed(bytes, p, at_line_start),
+    };
+    // The terminal going away must not stop the reader (the task would block on a full pipe),
+    // so write errors are ignored.
+    let _ = match stream {
+        Stream::Stdout => {
+            let mut o = std::io::stdout().lock();
+            o.write_all(&out).and_then(|()| o.flush())
+        }
+        Stream::Stderr => {
+            let mut o = std::io::stderr().lock();
+            o.write_all(&out).and_then(|()| o.flush())
+        }
+    };
 }
 
 fn prefixed(chunk: &[u8], prefix: &str, at_line_start: &mut bool) -> Vec<u8> {

@@ -18,6 +18,7 @@
 //! socket, as Nomad's client expects from any external driver (shared/notes/protocol.md).
 
 pub mod convert;
+pub mod learn_job;
 pub mod linux;
 pub mod logging;
 pub mod pb;

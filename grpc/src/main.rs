@@ -12,6 +12,7 @@ fn main() -> ExitCode {
         Some("sandbox") => pledge_backend_linux::sandbox::cli::main(rest),
         Some("supervise") => pledge_backend_linux::runtime::supervisor::main(rest),
         Some("run") => pledge_grpc::runner::main(rest),
+        Some("learn") => pledge_grpc::learn_job::main(rest),
         _ => serve_plugin(),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))

@@ -40,6 +40,9 @@ pub use report::{
     host_capabilities, seccomp_available, EnforcementStatus, HostSandboxSupport, SandboxReport,
 };
 pub use syscalls::name as syscall_name;
+// Learn mode mimics the prologue (ENOSYS for the same calls) and maps names to numbers.
+pub(crate) use prologue::{ENOSYS_SYSCALLS, FIRST_UNKNOWN_NR};
+pub(crate) use syscalls::number as syscall_number;
 
 use pledge_core::SandboxPlan;
 

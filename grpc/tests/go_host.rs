@@ -154,6 +154,19 @@ fn hashicorp_go_plugin_host_drives_the_plugin() {
             "missing {check:?} in\n{stdout}"
         );
     }
+    // The lifecycle part is gated on a HEALTHY fingerprint; in CI as root it must run.
+    let root = std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false);
+    if std::env::var("CI").as_deref() == Ok("true") && root {
+        assert!(
+            stdout.lines().any(|l| l == "ok wait_task"),
+            "CI=true as root but the task lifecycle did not run:\n{stdout}"
+        );
+    }
     // The plugin's stderr lines reached go-plugin as structured hclog entries (JSON parsed,
     // so they carry @module as a key/value pair instead of the raw JSON text).
     assert!(

@@ -503,3 +503,298 @@ async fn driver_rpcs_without_tasks() {
     let (status, _, _) = p.shutdown().await;
     assert_eq!(status.code(), Some(0));
 }
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Skips (prints why) unless the plugin fingerprints HEALTHY here; under CI=true as root a
+/// non-healthy driver is a failure.
+async fn healthy_or_skip(d: &mut DriverClient<tonic::transport::Channel>, test: &str) -> bool {
+    let first = match d.fingerprint(pb::FingerprintRequest {}).await {
+        Ok(s) => s
+            .into_inner()
+            .message()
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
+        Err(e) => panic!("{e}"),
+    };
+    if first.health == pb::fingerprint_response::HealthState::Healthy as i32 {
+        return true;
+    }
+    let ci = std::env::var("CI").as_deref() == Ok("true");
+    assert!(
+        !(ci && is_root()),
+        "CI=true as root but the driver is not healthy: {}",
+        first.health_description
+    );
+    eprintln!("SKIP {test}: {}", first.health_description);
+    false
+}
+
+struct AllocDir(tempfile::TempDir);
+
+impl AllocDir {
+    fn new() -> Self {
+        let d = tempdir();
+        for sub in [
+            "alloc/logs",
+            "web/local",
+            "web/secrets",
+            "web/tmp",
+            "web/private",
+        ] {
+            let _ = std::fs::create_dir_all(d.path().join(sub));
+        }
+        Self(d)
+    }
+
+    fn task(&self, id: &str, command: &str, args: &[&str], promises: &str) -> pb::TaskConfig {
+        self.task_with(id, command, args, promises, &[])
+    }
+
+    fn task_with(
+        &self,
+        id: &str,
+        command: &str,
+        args: &[&str],
+        promises: &str,
+        extra: &[(&str, Cty)],
+    ) -> pb::TaskConfig {
+        let mut set = vec![
+            ("command", Cty::str(command)),
+            ("args", Cty::strs(args)),
+            ("promises", Cty::str(promises)),
+        ];
+        set.extend(extra.iter().cloned());
+        let dir = self.0.path().display().to_string();
+        pb::TaskConfig {
+            id: id.into(),
+            name: "web".into(),
+            alloc_id: "binalloc".into(),
+            job_name: "job".into(),
+            task_group_name: "group".into(),
+            alloc_dir: dir.clone(),
+            stdout_path: "/dev/null".into(),
+            stderr_path: "/dev/null".into(),
+            msgpack_driver_config: encode(&object(&task_keys(), &set)),
+            env: [
+                ("NOMAD_TASK_DIR", format!("{dir}/web/local")),
+                ("NOMAD_ALLOC_DIR", format!("{dir}/alloc")),
+                ("NOMAD_SECRETS_DIR", format!("{dir}/web/secrets")),
+                ("PATH", "/usr/bin:/bin".to_owned()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+            resources: Some(pb::Resources {
+                allocated_resources: Some(pb::AllocatedTaskResources {
+                    cpu: Some(pb::AllocatedCpuResources { cpu_shares: 100 }),
+                    memory: Some(pb::AllocatedMemoryResources {
+                        memory_mb: 64,
+                        memory_max_mb: 0,
+                    }),
+                    networks: vec![],
+                }),
+                linux_resources: Some(pb::LinuxResources {
+                    cpu_shares: 100,
+                    memory_limit_bytes: 64 << 20,
+                    ..Default::default()
+                }),
+                ports: vec![],
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+async fn configure(ch: &tonic::transport::Channel) {
+    let mut base = BasePluginClient::new(ch.clone());
+    let r = base
+        .set_config(SetConfigRequest {
+            msgpack_config: encode(&object(&plugin_keys(), &[])),
+            nomad_config: None,
+            plugin_api_version: "v0.1.0".into(),
+        })
+        .await;
+    assert!(r.is_ok(), "{r:?}");
+}
+
+fn pid_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_tasks_survive_plugin_shutdown_and_are_recovered() {
+    let p = Plugin::start();
+    let ch = p.channel().await;
+    configure(&ch).await;
+    let mut d = DriverClient::new(ch.clone());
+    if !healthy_or_skip(
+        &mut d,
+        "real_tasks_survive_plugin_shutdown_and_are_recovered",
+    )
+    .await
+    {
+        return;
+    }
+    let alloc = AllocDir::new();
+
+    // A short task: its exit code reaches WaitTask.
+    let short = alloc.task(
+        "binalloc/web/00000001",
+        "/bin/sh",
+        &["-c", "exit 5"],
+        "stdio rpath proc exec",
+    );
+    let r = d
+        .start_task(pb::StartTaskRequest { task: Some(short) })
+        .await;
+    assert!(r.is_ok(), "StartTask: {r:?}");
+    let w = d
+        .wait_task(pb::WaitTaskRequest {
+            task_id: "binalloc/web/00000001".into(),
+        })
+        .await
+        .map(|r| r.into_inner().result.map(|e| e.exit_code));
+    assert_eq!(w.ok().flatten(), Some(5));
+    assert!(d
+        .destroy_task(pb::DestroyTaskRequest {
+            task_id: "binalloc/web/00000001".into(),
+            force: true
+        })
+        .await
+        .is_ok());
+
+    // A long task: stats, exec, then the plugin goes away and comes back.
+    let id = "binalloc/web/00000002";
+    let handle = match d
+        .start_task(pb::StartTaskRequest {
+            // pid_mode = "host": in a private pid namespace the task is pid 1 there, and the
+            // kernel drops SIGTERM for a pid 1 without a handler; this test wants the
+            // graceful path.
+            task: Some(alloc.task_with(
+                id,
+                "/bin/sleep",
+                &["1000"],
+                "stdio rpath",
+                &[("pid_mode", Cty::str("host"))],
+            )),
+        })
+        .await
+    {
+        Ok(r) => r.into_inner().handle.unwrap_or_default(),
+        Err(e) => panic!("StartTask: {e}"),
+    };
+    let state: pledge_core::DriverState = match serde_json::from_slice(&handle.driver_state) {
+        Ok(s) => s,
+        Err(e) => panic!("driver_state: {e}"),
+    };
+    let pid = state.process.pid;
+    assert!(pid_alive(pid), "task pid {pid} runs");
+
+    let mut stats = match d
+        .task_stats(pb::TaskStatsRequest {
+            task_id: id.into(),
+            collection_interval: Some(prost_types::Duration {
+                seconds: 0,
+                nanos: 200_000_000,
+            }),
+        })
+        .await
+    {
+        Ok(s) => s.into_inner(),
+        Err(e) => panic!("TaskStats: {e}"),
+    };
+    let s = stats
+        .message()
+        .await
+        .ok()
+        .flatten()
+        .and_then(|r| r.stats)
+        .unwrap_or_default();
+    assert!(s.timestamp.is_some() && s.agg_resource_usage.is_some());
+
+    let e = d
+        .exec_task(pb::ExecTaskRequest {
+            task_id: id.into(),
+            command: vec!["/bin/sh".into(), "-c".into(), "echo in-task; exit 2".into()],
+            timeout: Some(prost_types::Duration {
+                seconds: 30,
+                nanos: 0,
+            }),
+        })
+        .await
+        .map(|r| r.into_inner());
+    match e {
+        Ok(r) => {
+            assert_eq!(
+                r.result.map(|x| x.exit_code),
+                Some(2),
+                "stderr: {}",
+                String::from_utf8_lossy(&r.stderr)
+            );
+            assert_eq!(r.stdout, b"in-task\n");
+        }
+        Err(e) => panic!("ExecTask: {e}"),
+    }
+
+    let (status, _, _) = p.shutdown().await;
+    assert_eq!(status.code(), Some(0));
+    assert!(pid_alive(pid), "the task outlives the plugin");
+
+    // A fresh plugin (as after an agent restart): SetConfig, then RecoverTask with the stored
+    // handle, whose config no longer carries the driver config.
+    let p2 = Plugin::start();
+    let ch2 = p2.channel().await;
+    configure(&ch2).await;
+    let mut d2 = DriverClient::new(ch2.clone());
+    let mut stored = handle.clone();
+    if let Some(c) = stored.config.as_mut() {
+        c.msgpack_driver_config.clear();
+    }
+    let r = d2
+        .recover_task(pb::RecoverTaskRequest {
+            task_id: String::new(),
+            handle: Some(stored),
+        })
+        .await;
+    assert!(r.is_ok(), "RecoverTask: {r:?}");
+    let stop = d2
+        .stop_task(pb::StopTaskRequest {
+            task_id: id.into(),
+            timeout: Some(prost_types::Duration {
+                seconds: 5,
+                nanos: 0,
+            }),
+            signal: "SIGTERM".into(),
+        })
+        .await;
+    assert!(stop.is_ok(), "StopTask: {stop:?}");
+    let w = d2
+        .wait_task(pb::WaitTaskRequest { task_id: id.into() })
+        .await
+        .map(|r| r.into_inner().result.map(|e| e.signal));
+    assert_eq!(w.ok().flatten(), Some(15));
+    assert!(!pid_alive(pid));
+    assert!(d2
+        .destroy_task(pb::DestroyTaskRequest {
+            task_id: id.into(),
+            force: true
+        })
+        .await
+        .is_ok());
+    let (status, _, _) = p2.shutdown().await;
+    assert_eq!(status.code(), Some(0));
+}

@@ -257,7 +257,14 @@ fn allowlist(set: &PromiseSet, opts: &FilterOptions) -> Result<Allowlist, Compil
         match (entry.as_mut(), alts) {
             (None, _) => {}
             (Some(_), None) => *entry = None,
-            (Some(v), Some(mut a)) => v.append(&mut a),
+            (Some(v), Some(a)) => {
+                // Several promises share checks (the sockopt pairs): emit each once.
+                for r in a {
+                    if !v.contains(&r) {
+                        v.push(r);
+                    }
+                }
+            }
         }
     }
     for (name, (grants, flags, mode_arg)) in opens {
@@ -289,6 +296,9 @@ pub fn compile_filter(
     opts: &FilterOptions,
 ) -> Result<CompiledFilter, CompileError> {
     let list = allowlist(set, opts)?;
+    // Syscalls allowed with any arguments become one JEQ each in a compact run (seccompiler
+    // spends five instructions on each); only the argument-checked ones go to seccompiler.
+    let mut plain: Vec<u32> = Vec::new();
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for (name, alts) in list {
         // Names the arch lacks (aarch64 has no open/stat/fork...) are skipped; names at or
@@ -299,7 +309,12 @@ pub fn compile_filter(
         if nr >= prologue::FIRST_UNKNOWN_NR || prologue::ENOSYS_SYSCALLS.contains(&name) {
             continue;
         }
-        rules.insert(i64::from(nr), alts.unwrap_or_default());
+        match alts {
+            None => plain.push(nr),
+            Some(alts) => {
+                rules.insert(i64::from(nr), alts);
+            }
+        }
     }
     let mismatch = match opts.penalty {
         Penalty::Eperm => SeccompAction::Errno(libc::EPERM as u32),
@@ -310,6 +325,7 @@ pub fn compile_filter(
         SeccompFilter::new(rules, mismatch, SeccompAction::Allow, opts.arch.target())?
             .try_into()?;
     let mut program = prologue::prologue(opts.arch);
+    program.extend(prologue::allow_run(&plain));
     program.extend(body);
     Ok(CompiledFilter { program })
 }

@@ -54,3 +54,68 @@ pub fn external_argv(plan: &SandboxPlan) -> Vec<String> {
         None => Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    /// External mode: a stand-in pledge.com records the argv it is exec'd with.
+    #[test]
+    fn external_argv_runs_the_configured_pledge_with_the_plans_flags() {
+        let dir = std::env::temp_dir().join(format!("pledge-ext-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let record = dir.join("argv");
+        let stand_in = dir.join("pledge.com");
+        let script = format!(
+            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > {}\n",
+            record.display()
+        );
+        std::fs::write(&stand_in, script).expect("write");
+        let _ = std::process::Command::new("chmod")
+            .arg("755")
+            .arg(&stand_in)
+            .status();
+        let args: Vec<OsString> = [
+            "-p",
+            "stdio inet",
+            "-v",
+            "rw:/srv/a:b",
+            "-k",
+            "--",
+            "python3",
+            "-m",
+            "http.server",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let parsed = cli::parse(&args).expect("parses");
+        let mut plan = cli::build_plan(&parsed).expect("plan");
+        assert!(
+            external_argv(&plan).is_empty(),
+            "no external executable configured"
+        );
+        plan.pledge_executable = Some(stand_in.clone());
+        let argv = external_argv(&plan);
+        assert_eq!(argv.first().map(String::as_str), stand_in.to_str());
+        let st = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .status()
+            .expect("run stand-in");
+        assert!(st.success());
+        let recorded: Vec<String> = std::fs::read_to_string(&record)
+            .expect("recorded")
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(recorded, argv[1..].to_vec());
+        let p = recorded.iter().position(|a| a == "-p").expect("-p");
+        assert_eq!(recorded[p + 1], "stdio inet");
+        assert!(recorded.iter().any(|a| a == "rw:/srv/a:b"));
+        assert!(recorded.contains(&"-k".to_string()));
+        let dd = recorded.iter().position(|a| a == "--").expect("--");
+        assert_eq!(&recorded[dd + 1..], ["python3", "-m", "http.server"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

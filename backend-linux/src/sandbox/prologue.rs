@@ -33,6 +33,7 @@ const OFF_NR: u32 = 0;
 const OFF_ARCH: u32 = 4;
 
 const RET_KILL_PROCESS: u32 = 0x8000_0000;
+const RET_ALLOW: u32 = 0x7fff_0000;
 const RET_ERRNO: u32 = 0x0005_0000;
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
@@ -82,6 +83,25 @@ pub(crate) fn prologue(arch: FilterArch) -> BpfProgram {
     p.push(stmt(BPF_JMP_JA, 2));
     p.push(stmt(BPF_RET_K, RET_ERRNO | libc::ENOSYS as u32));
     p.push(stmt(BPF_RET_K, RET_KILL_PROCESS));
+    p
+}
+
+/// `nr` (already in the accumulator) equal to any of `nrs` → ALLOW; otherwise fall through.
+/// Emitted in blocks of at most 128 JEQs, each block followed by its own `RET ALLOW`, so every
+/// jump offset fits in the 8-bit `jt` field.
+pub(crate) fn allow_run(nrs: &[u32]) -> BpfProgram {
+    const BLOCK: usize = 128;
+    let mut p = Vec::with_capacity(nrs.len() + 2 * nrs.len().div_ceil(BLOCK));
+    for chunk in nrs.chunks(BLOCK) {
+        let n = chunk.len();
+        for (i, nr) in chunk.iter().enumerate() {
+            // Distance to this block's RET ALLOW: the rest of the block, then the JA.
+            let jt = u8::try_from(n - i).unwrap_or(u8::MAX);
+            p.push(jump(BPF_JEQ_K, *nr, jt, 0));
+        }
+        p.push(stmt(BPF_JMP_JA, 1));
+        p.push(stmt(BPF_RET_K, RET_ALLOW));
+    }
     p
 }
 

@@ -3,7 +3,7 @@
  *
  * Checks, each printed as "PROBE <name>: <value>" and fatal on failure:
  *   kernel release; Landlock ABI (landlock_create_ruleset VERSION) and that a
- *   ruleset really denies a read; a seccomp filter really returns an errno;
+ *   ruleset really denies a read; a seccomp filter really returns an errno; loopback works;
  *   /sys/fs/cgroup is cgroup2 with cpu memory pids cpuset in subtree_control;
  *   a child cgroup takes memory.max, pids.max, cpu.max, cpuset.cpus; a process
  *   placed with clone3(CLONE_INTO_CGROUP) is limited by pids.max and is killed
@@ -15,7 +15,10 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <linux/filter.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <linux/landlock.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
@@ -255,6 +258,17 @@ static void probe_cgroup(void) {
     check(!rm, "oom_rmdir", "%s", rm ? strerror(rm) : "removed");
 }
 
+
+static void probe_loopback(void) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int ok = l >= 0 && c >= 0 && bind(l, (struct sockaddr *)&a, sizeof a) == 0 && listen(l, 1) == 0 &&
+             getsockname(l, (struct sockaddr *)&a, &len) == 0 && connect(c, (struct sockaddr *)&a, sizeof a) == 0;
+    check(ok, "loopback", "connect to 127.0.0.1:%d %s", ntohs(a.sin_port), ok ? "ok" : strerror(errno));
+    if (l >= 0) close(l);
+    if (c >= 0) close(c);
+}
 int main(void) {
     struct utsname u;
     uname(&u);
@@ -262,6 +276,7 @@ int main(void) {
     check(1, "kernel", "%s", u.release);
     probe_landlock();
     probe_seccomp();
+    probe_loopback();
     probe_cgroup();
     printf("PROBE-RESULT %s (%d failed)\n", failures ? "FAILED" : "ok", failures);
     return failures ? 1 : 0;

@@ -473,6 +473,10 @@ pub fn convert(v: &hcl::Value, ty: &CtyType, field: &str) -> Result<Cty, EncodeE
             if let Some(extra) = m.keys().find(|k| !attrs.contains_key(k.as_str())) {
                 return Err(err(&join(field, extra), "unsupported attribute"));
             }
+            if let Some(absent) = attrs.keys().find(|k| !m.contains_key(k.as_str())) {
+                // cty object types have no optional attributes here: each must be given.
+                return Err(err(&join(field, absent), "attribute is required"));
+            }
             attrs
                 .iter()
                 .map(|(k, t)| {

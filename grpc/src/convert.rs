@@ -173,25 +173,37 @@ pub fn task_status(v: &TaskView) -> pb::TaskStatus {
     }
 }
 
-/// One TaskStats sample; `timestamp` and `agg_resource_usage` always set.
-pub fn task_stats(id: &TaskId, usage: &Usage, cpu: CpuPercent, now: SystemTime) -> pb::TaskStats {
+/// One TaskStats sample; `timestamp` and `agg_resource_usage` always set. `total_ticks` is the
+/// MHz used (percent of one core × MHz per core, as Nomad's executor reports it) when the
+/// host's MHz per core is known.
+pub fn task_stats(
+    id: &TaskId,
+    usage: &Usage,
+    cpu: CpuPercent,
+    mhz_per_core: u64,
+    now: SystemTime,
+) -> pb::TaskStats {
     use pb::cpu_usage::Fields as C;
     use pb::memory_usage::Fields as M;
     let agg = pb::TaskResourceUsage {
         cpu: Some(pb::CpuUsage {
             system_mode: cpu.system,
             user_mode: cpu.user,
-            total_ticks: 0.0,
+            total_ticks: cpu.total / 100.0 * mhz_per_core as f64,
             throttled_periods: usage.throttled_periods,
             throttled_time: usage.throttled_ns,
             percent: cpu.total,
-            measured_fields: vec![
-                C::SystemMode as i32,
-                C::UserMode as i32,
-                C::Percent as i32,
-                C::ThrottledPeriods as i32,
-                C::ThrottledTime as i32,
-            ],
+            measured_fields: [
+                C::SystemMode,
+                C::UserMode,
+                C::Percent,
+                C::ThrottledPeriods,
+                C::ThrottledTime,
+            ]
+            .into_iter()
+            .chain((mhz_per_core > 0).then_some(C::TotalTicks))
+            .map(|f| f as i32)
+            .collect(),
         }),
         memory: Some(pb::MemoryUsage {
             rss: usage.memory_rss,
@@ -362,9 +374,26 @@ mod tests {
     }
 
     #[test]
+    fn total_ticks_are_mhz_used() {
+        let id = TaskId::parse("a/b/c").unwrap_or_default();
+        let cpu = CpuPercent {
+            user: 30.0,
+            system: 20.0,
+            total: 50.0,
+        };
+        let s = task_stats(&id, &Usage::default(), cpu, 2000, UNIX_EPOCH);
+        let c = s.agg_resource_usage.and_then(|a| a.cpu).unwrap_or_default();
+        assert!((c.total_ticks - 1000.0).abs() < 1e-9);
+        assert!((c.percent - 50.0).abs() < 1e-9);
+        assert!(c
+            .measured_fields
+            .contains(&(pb::cpu_usage::Fields::TotalTicks as i32)));
+    }
+
+    #[test]
     fn stats_always_have_timestamp_and_aggregate() {
         let id = TaskId::parse("a/b/c").unwrap_or_default();
-        let s = task_stats(&id, &Usage::default(), CpuPercent::default(), UNIX_EPOCH);
+        let s = task_stats(&id, &Usage::default(), CpuPercent::default(), 0, UNIX_EPOCH);
         assert!(s.timestamp.is_some());
         assert!(s
             .agg_resource_usage

@@ -341,42 +341,56 @@ impl<B: 'static> Driver for DriverService<B> {
             d => d.max(MIN_STATS_INTERVAL),
         };
         // The first sample is taken now, so an unknown id fails the call itself.
-        let first = stats_sample(&self.shell, &task).await?;
+        let first = stats_sample(&self.shell, &task).await.map_err(shell_err)?;
+        // CPU counters start at zero when the task starts, so the first sample's percentage
+        // is measured against that (the core's baseline), not left at 0.
+        let baseline = match self.shell.call(Request::Inspect(task.clone())).await {
+            Ok(Reply::Inspected(v)) => v.started_at.map(Usage::baseline),
+            _ => None,
+        };
+        let mhz_per_core = self
+            .shell
+            .probe()
+            .await
+            .map(|h| h.cpu_mhz_per_core)
+            .unwrap_or(0);
         let (tx, rx) = mpsc::channel(2);
         let shell = self.shell.clone();
         tokio::spawn(async move {
-            let mut prev: Option<Usage> = None;
+            let mut prev: Option<Usage> = baseline;
             let mut next = Some(first);
             loop {
                 let usage = match next.take() {
-                    Some(u) => u,
+                    Some(u) => Some(u),
                     None => match stats_sample(&shell, &task).await {
-                        Ok(u) => u,
-                        // The task exited (or was destroyed): the stream ends normally.
-                        Err(s)
-                            if s.code() == tonic::Code::FailedPrecondition
-                                || s.code() == tonic::Code::NotFound =>
-                        {
-                            return
-                        }
-                        Err(s) => {
-                            let _ = tx.send(Err(s)).await;
-                            return;
+                        Ok(u) => Some(u),
+                        // The task exited or was destroyed: the stream ends normally.
+                        Err(ShellError::Driver(
+                            DriverError::UnknownTask(_) | DriverError::WrongState { .. },
+                        )) => return,
+                        Err(ShellError::Stopped) => return,
+                        // A failed sample is skipped; Nomad would only reopen the stream.
+                        Err(e) => {
+                            tracing::warn!(task = %task, error = %e, "stats sample failed");
+                            None
                         }
                     },
                 };
-                let cpu = prev
-                    .as_ref()
-                    .map(|p| cpu_percent(p, &usage))
-                    .unwrap_or_default();
-                let stats = convert::task_stats(&task, &usage, cpu, SystemTime::now());
-                prev = Some(usage);
-                if tx
-                    .send(Ok(pb::TaskStatsResponse { stats: Some(stats) }))
-                    .await
-                    .is_err()
-                {
-                    return;
+                if let Some(usage) = usage {
+                    let cpu = prev
+                        .as_ref()
+                        .map(|p| cpu_percent(p, &usage))
+                        .unwrap_or_default();
+                    let stats =
+                        convert::task_stats(&task, &usage, cpu, mhz_per_core, SystemTime::now());
+                    prev = Some(usage);
+                    if tx
+                        .send(Ok(pb::TaskStatsResponse { stats: Some(stats) }))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
                 }
                 tokio::select! {
                     () = tokio::time::sleep(interval) => {}
@@ -543,11 +557,11 @@ fn bad_setup(reason: &str) -> Status {
     .into()
 }
 
-async fn stats_sample<B: 'static>(shell: &Shell<B>, task: &TaskId) -> Result<Usage, Status> {
+async fn stats_sample<B: 'static>(shell: &Shell<B>, task: &TaskId) -> Result<Usage, ShellError> {
     match shell.call(Request::Stats(task.clone())).await {
         Ok(Reply::Stats(u)) => Ok(*u),
-        Ok(_) => Err(unexpected("TaskStats")),
-        Err(e) => Err(shell_err(e)),
+        Ok(_) => Err(ShellError::Stopped),
+        Err(e) => Err(e),
     }
 }
 

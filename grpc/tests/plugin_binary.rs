@@ -750,6 +750,51 @@ async fn real_tasks_survive_plugin_shutdown_and_are_recovered() {
         Err(e) => panic!("ExecTask: {e}"),
     }
 
+    // ExecTaskStreaming inside the task: stdin in, output out, then exited + result.
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let _ = tx
+        .send(pb::ExecTaskStreamingRequest {
+            setup: Some(pb::exec_task_streaming_request::Setup {
+                task_id: id.into(),
+                command: vec![
+                    "/bin/sh".into(),
+                    "-c".into(),
+                    "read l; echo got $l; exit 6".into(),
+                ],
+                tty: false,
+            }),
+            ..Default::default()
+        })
+        .await;
+    let _ = tx
+        .send(pb::ExecTaskStreamingRequest {
+            stdin: Some(pb::ExecTaskStreamingIoOperation {
+                data: b"x\n".to_vec(),
+                close: true,
+            }),
+            ..Default::default()
+        })
+        .await;
+    let mut stream = match d
+        .exec_task_streaming(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+    {
+        Ok(s) => s.into_inner(),
+        Err(e) => panic!("ExecTaskStreaming: {e}"),
+    };
+    let (mut out, mut last) = (Vec::new(), None);
+    while let Ok(Some(m)) = stream.message().await {
+        if let Some(o) = &m.stdout {
+            out.extend_from_slice(&o.data);
+        }
+        last = Some(m);
+    }
+    let last = last.unwrap_or_default();
+    assert!(last.exited);
+    assert_eq!(last.result.map(|r| r.exit_code), Some(6));
+    assert_eq!(out, b"got x\n");
+    drop(tx);
+
     let (status, _, _) = p.shutdown().await;
     assert_eq!(status.code(), Some(0));
     assert!(pid_alive(pid), "the task outlives the plugin");
@@ -797,4 +842,18 @@ async fn real_tasks_survive_plugin_shutdown_and_are_recovered() {
         .is_ok());
     let (status, _, _) = p2.shutdown().await;
     assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_exits_and_removes_the_socket() {
+    let mut p = Plugin::start();
+    let mut base = BasePluginClient::new(p.channel().await);
+    assert!(base.plugin_info(PluginInfoRequest {}).await.is_ok());
+    let dir = p.socket.parent().map(PathBuf::from).unwrap_or_default();
+    let _ = Command::new("kill")
+        .args(["-TERM", &p.child.id().to_string()])
+        .status();
+    let status = p.child.wait().map(|s| s.code());
+    assert_eq!(status.ok().flatten(), Some(0));
+    assert!(!dir.exists(), "socket dir removed");
 }

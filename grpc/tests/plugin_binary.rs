@@ -795,6 +795,51 @@ async fn real_tasks_survive_plugin_shutdown_and_are_recovered() {
     assert_eq!(out, b"got x\n");
     drop(tx);
 
+    // With a tty (what `nomad alloc exec` asks for by default): resize, output via the pty.
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let _ = tx
+        .send(pb::ExecTaskStreamingRequest {
+            setup: Some(pb::exec_task_streaming_request::Setup {
+                task_id: id.into(),
+                // Builtins only: the task's promises (stdio rpath) apply to exec too, so the
+                // shell may not fork (and, without `tty`, not even ask isatty).
+                command: vec!["/bin/sh".into(), "-c".into(), "echo via-pty; exit 0".into()],
+                tty: true,
+            }),
+            ..Default::default()
+        })
+        .await;
+    let _ = tx
+        .send(pb::ExecTaskStreamingRequest {
+            tty_size: Some(pb::exec_task_streaming_request::TerminalSize {
+                height: 40,
+                width: 100,
+            }),
+            ..Default::default()
+        })
+        .await;
+    let mut stream = match d
+        .exec_task_streaming(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+    {
+        Ok(s) => s.into_inner(),
+        Err(e) => panic!("ExecTaskStreaming tty: {e}"),
+    };
+    let (mut out, mut last) = (Vec::new(), None);
+    while let Ok(Some(m)) = stream.message().await {
+        if let Some(o) = &m.stdout {
+            out.extend_from_slice(&o.data);
+        }
+        last = Some(m);
+    }
+    let last = last.unwrap_or_default();
+    assert!(last.exited);
+    assert_eq!(last.result.map(|r| r.exit_code), Some(0));
+    let text = String::from_utf8_lossy(&out);
+    // The pty's line discipline turned "\n" into "\r\n": the output came through the tty.
+    assert_eq!(text, "via-pty\r\n");
+    drop(tx);
+
     let (status, _, _) = p.shutdown().await;
     assert_eq!(status.code(), Some(0));
     assert!(pid_alive(pid), "the task outlives the plugin");

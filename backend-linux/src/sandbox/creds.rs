@@ -15,7 +15,7 @@ pub(crate) const CAP_SETPCAP: u32 = 8;
 pub(crate) struct Credentials {
     /// Target uid/gid/groups; `None` keeps the current identity.
     pub(crate) ids: Option<(u32, u32, Vec<u32>)>,
-    /// Highest capability number (`/proc/sys/kernel/cap_last_cap`).
+    /// Highest capability number to try dropping (the loop stops at the kernel's last).
     pub(crate) cap_last: u32,
     /// Whether we may drop the bounding set (CAP_SETPCAP).
     pub(crate) can_drop_bounding: bool,
@@ -53,16 +53,26 @@ fn lookup_group(name: &str) -> Result<u32, SandboxError> {
         .ok_or_else(|| SandboxError::UnknownGroup(name.to_string()))
 }
 
-/// Whether we hold `cap` in our effective set (from `/proc/self/status` CapEff).
+/// Whether we hold `cap` in our effective set (capget: no /proc read, cheap at launch).
 pub(crate) fn has_effective_cap(cap: u32) -> bool {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return false;
+    let mut hdr = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
     };
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .is_some_and(|mask| cap < 64 && mask & (1u64 << cap) != 0)
+    let mut data = [CapData::default(); 2];
+    // SAFETY: capget writes two v3 data structs into `data`, which has room for both.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut hdr as *mut CapHeader,
+            data.as_mut_ptr(),
+        )
+    };
+    if rc != 0 || cap >= 64 {
+        return false;
+    }
+    let word = data[usize::from(cap >= 32)].effective;
+    word & (1u32 << (cap % 32)) != 0
 }
 
 /// Resolves `user`/`group` (names or numbers). A user without a group takes the user's
@@ -102,10 +112,9 @@ pub(crate) fn resolve(
             Some((nix::unistd::getuid().as_raw(), gid, vec![gid]))
         }
     };
-    let cap_last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40);
+    // The drop loop stops at the first capability the kernel does not know (EINVAL), so no
+    // /proc/sys/kernel/cap_last_cap read is needed; 63 is the most a 64-bit set can hold.
+    let cap_last = 63;
     Ok(Credentials {
         ids,
         cap_last,
@@ -149,8 +158,11 @@ pub(crate) fn apply(c: &Credentials) -> Result<(), SandboxError> {
             // SAFETY: PR_CAPBSET_DROP takes an integer capability number, no pointers.
             let rc =
                 unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0) };
-            // EINVAL: a capability this kernel does not know (cap_last_cap raced); ignore.
-            if rc < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
+            if rc < 0 {
+                // EINVAL: past the last capability this kernel knows; done.
+                if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+                    break;
+                }
                 return Err(SandboxError::last_os(format!(
                     "prctl(PR_CAPBSET_DROP, {cap})"
                 )));

@@ -51,8 +51,15 @@ func (connPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.Cl
 	return c, nil
 }
 
+// client is the plugin client; fail kills the plugin before exiting, so a failed run leaves
+// no plugin process behind (deferred calls do not run on os.Exit).
+var client *plugin.Client
+
 func fail(check string, format string, args ...interface{}) {
 	fmt.Printf("FAIL %s: %s\n", check, fmt.Sprintf(format, args...))
+	if client != nil {
+		client.Kill()
+	}
 	os.Exit(1)
 }
 
@@ -137,7 +144,7 @@ func main() {
 		os.Exit(2)
 	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "gohost", Output: os.Stderr, Level: hclog.Trace})
-	client := plugin.NewClient(&plugin.ClientConfig{
+	client = plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  handshake,
 		Plugins:          map[string]plugin.Plugin{"driver": connPlugin{}},
 		Cmd:              exec.Command(os.Args[1]),

@@ -165,7 +165,12 @@ fn env_job_prints_nomads_variables_and_no_loader_variables() {
     if !host_ok("env_job") {
         return;
     }
-    let (code, out, err) = run_to_end(&["hack/env.hcl"], &[("LD_LIBRARY_PATH", "/nonexistent")]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let tmp_s = tmp.path().to_str().expect("utf8");
+    let (code, out, err) = run_to_end(
+        &["hack/env.hcl"],
+        &[("LD_LIBRARY_PATH", "/nonexistent"), ("TMPDIR", tmp_s)],
+    );
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     let var = |name: &str| {
         out.lines()
@@ -185,8 +190,17 @@ fn env_job_prints_nomads_variables_and_no_loader_variables() {
         "the loader variable reached the task:\n{out}"
     );
     assert!(
+        var("TMPDIR").ends_with("/env/tmp"),
+        "TMPDIR must be the task's own tmp dir"
+    );
+    assert!(
         !Path::new(&task_dir).exists(),
         "the runner left its alloc dir behind: {task_dir}"
+    );
+    assert!(
+        leftovers(tmp.path()).is_empty(),
+        "left behind: {:?}",
+        leftovers(tmp.path())
     );
 }
 
@@ -284,6 +298,80 @@ fn ignore_job_is_killed_at_kill_timeout() {
     );
     assert!(err.contains("killed by signal 9"), "{err}");
     assert!(err.contains("kill_timeout"), "{err}");
+}
+
+/// Writes a one-task job file into `dir`.
+fn job_file(dir: &Path, name: &str, config: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.hcl"));
+    std::fs::write(
+        &path,
+        format!(
+            "job \"{name}\" {{\n  type = \"batch\"\n  group \"g\" {{\n    task \"t\" {{\n      driver = \"pledge\"\n      config {{\n{config}\n      }}\n    }}\n  }}\n}}\n"
+        ),
+    )
+    .expect("write job");
+    path
+}
+
+/// Entries left in a directory the runner used as its TMPDIR.
+fn leftovers(tmp: &Path) -> Vec<String> {
+    std::fs::read_dir(tmp)
+        .expect("tmp")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn a_config_the_plugin_rejects_fails_cleanly_naming_the_field() {
+    if !host_ok("rejected_config") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let job = job_file(
+        dir.path(),
+        "bad",
+        "        command  = \"/bin/true\"\n        promises = \"stdio inett\"\n        unveil   = [\"etc/ssl\"]",
+    );
+    let tmp_s = tmp.path().to_str().expect("utf8");
+    let (code, out, err) = run_to_end(&[job.to_str().expect("utf8")], &[("TMPDIR", tmp_s)]);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains("failed to start"), "{err}");
+    assert!(err.contains("unknown promise \"inett\""), "{err}");
+    assert!(
+        err.contains("config.unveil[0]"),
+        "every error is reported at once: {err}"
+    );
+    assert!(
+        leftovers(tmp.path()).is_empty(),
+        "left behind: {:?}",
+        leftovers(tmp.path())
+    );
+}
+
+#[test]
+fn a_denied_socket_gets_the_inet_hint() {
+    if !host_ok("denied_socket") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let job = job_file(
+        dir.path(),
+        "nosock",
+        "        command  = \"/usr/bin/python3\"\n        args     = [\"-c\", \"import socket; socket.socket()\"]\n        promises = \"stdio rpath\"",
+    );
+    let tmp_s = tmp.path().to_str().expect("utf8");
+    let (code, out, err) = run_to_end(&[job.to_str().expect("utf8")], &[("TMPDIR", tmp_s)]);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains("Operation not permitted"), "{err}");
+    assert!(err.contains("need promise \"inet\""), "{err}");
+    assert!(
+        leftovers(tmp.path()).is_empty(),
+        "left behind: {:?}",
+        leftovers(tmp.path())
+    );
 }
 
 #[test]

@@ -18,6 +18,7 @@ use super::template::{render_all, TemplateError};
 use crate::pb;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
@@ -26,6 +27,44 @@ use tokio::signal::unix::{signal, SignalKind};
 pub const EXIT_RUNNER_FAILED: i32 = 125;
 /// How long each shutdown step may take before the runner moves on.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Ctrl-C and SIGTERM, caught from the very start: an early one must not kill the runner and
+/// leave the plugin and its tasks behind.
+struct StopSignals {
+    rx: tokio::sync::mpsc::UnboundedReceiver<&'static str>,
+    requested: Arc<AtomicBool>,
+}
+
+impl StopSignals {
+    fn install() -> Result<Self, RunError> {
+        let io = |source| RunError::Io {
+            what: "cannot install the SIGINT/SIGTERM handlers".into(),
+            source,
+        };
+        let mut sigint = signal(SignalKind::interrupt()).map_err(io)?;
+        let mut sigterm = signal(SignalKind::terminate()).map_err(io)?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let requested = Arc::new(AtomicBool::new(false));
+        let flag = requested.clone();
+        tokio::spawn(async move {
+            loop {
+                let name = tokio::select! {
+                    _ = sigint.recv() => "SIGINT",
+                    _ = sigterm.recv() => "SIGTERM",
+                };
+                flag.store(true, Ordering::SeqCst);
+                if tx.send(name).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Self { rx, requested })
+    }
+
+    fn requested(&self) -> bool {
+        self.requested.load(Ordering::SeqCst)
+    }
+}
 
 /// Options of one run.
 #[derive(Clone, Debug, Default)]
@@ -147,8 +186,9 @@ pub async fn run(opts: Options) -> Result<i32, RunError> {
     if !nix::unistd::geteuid().is_root() {
         say("warning: not running as root: the plugin cannot switch users or manage cgroups, so tasks may fail to start");
     }
+    let mut signals = StopSignals::install()?;
     let plugin = Plugin::launch(&exe, &run_dir.path().join("plugin"), opts.verbose).await?;
-    let outcome = drive(&job, &selected, &opts, &run_dir, &plugin).await;
+    let outcome = drive(&job, &selected, &opts, &run_dir, &plugin, &mut signals).await;
     plugin.shutdown(SHUTDOWN_GRACE).await;
     if opts.keep {
         say(&format!("kept run directory {}", run_dir.keep().display()));
@@ -202,6 +242,7 @@ async fn drive(
     opts: &Options,
     run_dir: &RunDir,
     plugin: &Plugin,
+    signals: &mut StopSignals,
 ) -> Result<i32, RunError> {
     let mut base = plugin.base.clone();
     let mut driver = plugin.driver.clone();
@@ -321,6 +362,10 @@ async fn drive(
             cgroup: &cg,
             node: &node,
         });
+        if signals.requested() {
+            say("interrupted: not starting the remaining tasks");
+            break;
+        }
         say(&format!(
             "starting task {:?} of job {:?} (user {}, promises {:?})",
             task.name,
@@ -378,7 +423,8 @@ async fn drive(
         }
     }
 
-    let stopped_by_runner = wait_all(&mut driver, &mut started, opts, start_failed).await;
+    let stop_now = start_failed || signals.requested();
+    let stopped_by_runner = wait_all(&mut driver, &mut started, opts, stop_now, signals).await;
 
     for s in &mut started {
         let _ = tokio::time::timeout(
@@ -406,7 +452,13 @@ async fn drive(
     if let Ok(ev) = events.lock() {
         notes.extend(ev.iter().cloned());
     }
-    let mut status = if start_failed { 1 } else { 0 };
+    let mut status = if start_failed {
+        1
+    } else if started.is_empty() && signals.requested() {
+        128 + 2
+    } else {
+        0
+    };
     for s in &started {
         let Some(outcome) = &s.outcome else { continue };
         // A sidecar is stopped by the runner once the main tasks end; its status does not count.
@@ -639,6 +691,7 @@ async fn wait_all(
     started: &mut [Started],
     opts: &Options,
     stop_now: bool,
+    signals: &mut StopSignals,
 ) -> bool {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     for (i, s) in started.iter().enumerate() {
@@ -666,13 +719,6 @@ async fn wait_all(
         });
     }
     drop(tx);
-    let (Ok(mut sigint), Ok(mut sigterm)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        say("warning: cannot install signal handlers; Ctrl-C will not stop the task cleanly");
-        return false;
-    };
     let deadline = opts.timeout.map(|t| tokio::time::Instant::now() + t);
     let mut stopping = stop_now;
     if stop_now {
@@ -705,16 +751,10 @@ async fn wait_all(
                 }
                 None => break,
             },
-            _ = sigint.recv() => {
+            Some(name) = signals.rx.recv() => {
                 if stopping {
-                    say("already stopping; the plugin kills the task at its kill_timeout");
+                    say(&format!("{name} again: already stopping; the plugin kills the task at its kill_timeout"));
                 } else {
-                    stopping = true;
-                    stop_all(driver, started);
-                }
-            }
-            _ = sigterm.recv() => {
-                if !stopping {
                     stopping = true;
                     stop_all(driver, started);
                 }

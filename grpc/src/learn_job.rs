@@ -111,8 +111,7 @@ fn run_job(settings: &Settings) -> Result<i32, String> {
     let host = pledge_backend_linux::runtime::probe::host_facts(&roots);
     let plugin = PluginConfig::default();
     let cfg = raw.validate(&plugin, &host).map_err(|e| e.to_string())?;
-    let id =
-        TaskId::parse(&format!("{alloc_id}/{}/learn", task.name)).map_err(|e| e.to_string())?;
+    let id = TaskId::parse(format!("{alloc_id}/{}/learn", task.name)).map_err(|e| e.to_string())?;
     let tspec = TaskSpec {
         id,
         name: task.name.clone(),

@@ -11,6 +11,7 @@ use pledge_core::policy::promises::{self, consts, EvalContext};
 use pledge_core::PromiseSet;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::os::unix::ffi::OsStrExt;
 
 /// Reads the observed process's memory (process_vm_readv in the observer, a map in tests).
 pub trait MemReader {
@@ -57,6 +58,10 @@ pub struct Recorder {
     /// Path accesses.
     pub accesses: Accesses,
     tgids: BTreeMap<u32, u32>,
+    /// Calls that fail whatever the sandbox does (so they need no promise), by description.
+    pub fail_anyway: BTreeMap<String, u64>,
+    unix_used: bool,
+    unix_probed: bool,
 }
 
 impl Default for Recorder {
@@ -77,6 +82,9 @@ impl Recorder {
             enosys: BTreeMap::new(),
             accesses: Accesses::default(),
             tgids: BTreeMap::new(),
+            fail_anyway: BTreeMap::new(),
+            unix_used: false,
+            unix_probed: false,
         }
     }
 
@@ -88,8 +96,84 @@ impl Recorder {
     }
 
     /// The distinct requirements, by syscall name.
+    ///
+    /// A unix socket whose only use was connecting to socket files that do not exist (glibc
+    /// probing for nscd, a missing syslog socket) is left out: without `unix` its socket() fails
+    /// instead of its connect(), and the program takes the same fallback.
     pub fn requirements(&self) -> impl Iterator<Item = &Requirement> {
-        self.requirements.values()
+        let drop_unix = self.unix_probed && !self.unix_used;
+        self.requirements.values().filter(move |r| {
+            !(drop_unix && r.syscall == "socket" && r.example.starts_with("socket(AF_UNIX"))
+        })
+    }
+
+    /// Whether a unix socket was created only to probe missing socket files (see
+    /// [`Recorder::requirements`]).
+    pub fn unix_only_probed(&self) -> bool {
+        self.unix_probed && !self.unix_used
+    }
+
+    /// Calls that need no promise because they fail anyway; `false` to record normally.
+    fn fails_anyway(
+        &mut self,
+        tid: u32,
+        name: &str,
+        a: &[u64; 6],
+        mem: &mut dyn MemReader,
+    ) -> bool {
+        match name {
+            "connect" | "bind" => {
+                let Some(path) = unix_path(mem, tid, a[1], a[2]) else {
+                    return false;
+                };
+                if name == "bind" {
+                    self.unix_used = true;
+                    return false;
+                }
+                let exists = match path {
+                    UnixAddr::Abstract => true,
+                    UnixAddr::Path(p) => {
+                        let base =
+                            std::fs::read_link(format!("/proc/{tid}/cwd")).unwrap_or_default();
+                        base.join(std::ffi::OsStr::from_bytes(&p)).exists()
+                    }
+                };
+                if exists {
+                    self.unix_used = true;
+                    return false;
+                }
+                self.unix_probed = true;
+                let what = match unix_path(mem, tid, a[1], a[2]) {
+                    Some(UnixAddr::Path(p)) => String::from_utf8_lossy(&p).into_owned(),
+                    _ => String::new(),
+                };
+                *self
+                    .fail_anyway
+                    .entry(format!("connect(AF_UNIX {what}): no such socket"))
+                    .or_insert(0) += 1;
+                true
+            }
+            "ioctl" if promises::IOCTL_TTY.contains(&(a[1] & 0xffff_ffff)) => {
+                // A terminal ioctl on something that is not a terminal fails with ENOTTY.
+                let fd = a[0] as u32 as i32;
+                let link = std::fs::read_link(format!("/proc/{tid}/fd/{fd}")).unwrap_or_default();
+                let tty = ["/dev/pts/", "/dev/tty", "/dev/console"]
+                    .iter()
+                    .any(|p| link.to_string_lossy().starts_with(p));
+                if tty {
+                    return false;
+                }
+                *self
+                    .fail_anyway
+                    .entry(format!(
+                        "ioctl({:#x}) on a non-terminal: ENOTTY",
+                        a[1] as u32
+                    ))
+                    .or_insert(0) += 1;
+                true
+            }
+            _ => false,
+        }
     }
 
     fn tgid(&mut self, tid: u32) -> u32 {
@@ -154,6 +238,9 @@ impl Recorder {
             return Reply::Continue;
         }
         self.record_paths(tid, name, &args, mem);
+        if self.fails_anyway(tid, name, &args, mem) {
+            return Reply::Continue;
+        }
         let ctx = EvalContext { pid: self.root };
         let alternatives = promises::promises_allowing(name, &args, ctx);
         let example = describe_call(name, &args, self.root);
@@ -280,6 +367,26 @@ impl Recorder {
             self.accesses.add(a);
         }
     }
+}
+
+enum UnixAddr {
+    Path(Vec<u8>),
+    Abstract,
+}
+
+/// The unix socket address at `addr` (length `len`), if it is one.
+fn unix_path(mem: &mut dyn MemReader, tid: u32, addr: u64, len: u64) -> Option<UnixAddr> {
+    let len = (len as usize).min(110);
+    let mut buf = [0u8; 110];
+    let n = mem.read(tid, addr, &mut buf[..len]);
+    if n < 2 || u16::from_ne_bytes([buf[0], buf[1]]) != libc::AF_UNIX as u16 {
+        return None;
+    }
+    if n == 2 || buf[2] == 0 {
+        return Some(UnixAddr::Abstract);
+    }
+    let end = buf[2..n].iter().position(|b| *b == 0).map_or(n, |p| p + 2);
+    Some(UnixAddr::Path(buf[2..end].to_vec()))
 }
 
 /// Reads a NUL-terminated string of at most PATH_MAX bytes, page by page (a string can end
@@ -425,7 +532,7 @@ fn why_not(name: &str, a: &[u64; 6], root: u32) -> String {
         );
     }
     match name {
-        "clone" if a[0] as u64 & consts::CLONE_FORBIDDEN != 0 => {
+        "clone" if a[0] & consts::CLONE_FORBIDDEN != 0 => {
             "creating namespaces or ptrace-style clones is never allowed".into()
         }
         "kill" | "tkill" | "tgkill" => format!(

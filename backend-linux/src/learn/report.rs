@@ -43,6 +43,8 @@ pub struct Learned {
     pub unallowed: Vec<Requirement>,
     /// Calls answered ENOSYS as enforcement does (libc falls back): name → count.
     pub enosys: BTreeMap<String, u64>,
+    /// Calls left out because they fail whatever the sandbox does: description → count.
+    pub fail_anyway: BTreeMap<String, u64>,
     /// Distinct calls and paths seen.
     pub distinct_calls: usize,
     /// Distinct paths seen.
@@ -108,6 +110,13 @@ pub fn learn_config(rec: &Recorder, inputs: &LearnInputs) -> Learned {
             .map(|r| (*r).clone())
             .collect(),
         enosys: rec.enosys.clone(),
+        fail_anyway: {
+            let mut f = rec.fail_anyway.clone();
+            if rec.unix_only_probed() {
+                f.insert("socket(AF_UNIX): only used for those connects".into(), 1);
+            }
+            f
+        },
         distinct_calls: reqs.len(),
         distinct_paths: rec.accesses.len(),
     }
@@ -152,6 +161,12 @@ impl Learned {
                 "# answered ENOSYS as when enforced (libc falls back): {}\n",
                 names.join(" ")
             ));
+        }
+        if !self.fail_anyway.is_empty() {
+            s.push_str("# left out, they fail even without a sandbox (the program copes):\n");
+            for (what, n) in &self.fail_anyway {
+                s.push_str(&format!("#   {what} x{n}\n"));
+            }
         }
         if !self.unallowed.is_empty() {
             s.push_str("# NOT ALLOWED BY ANY PROMISE (enforced, these fail with EPERM, or kill with -k):\n");

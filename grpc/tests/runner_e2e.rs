@@ -375,6 +375,54 @@ fn a_denied_socket_gets_the_inet_hint() {
 }
 
 #[test]
+fn a_setup_error_after_a_start_stops_what_was_started() {
+    if !host_ok("setup_error") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let job = dir.path().join("two.hcl");
+    std::fs::write(
+        &job,
+        r#"job "two" {
+  group "g" {
+    task "first" {
+      driver       = "pledge"
+      kill_timeout = "1s"
+      config {
+        command = "/bin/sleep"
+        args    = ["infinity"]
+      }
+    }
+    task "second" {
+      driver = "pledge"
+      config {
+        command = "/bin/true"
+      }
+      template {
+        destination = "local/app.conf"
+        data        = "port = {{ env \"NOMAD_PORT_http\" }}"
+      }
+    }
+  }
+}
+"#,
+    )
+    .expect("write job");
+    let tmp_s = tmp.path().to_str().expect("utf8");
+    let (code, out, err) = run_to_end(&[job.to_str().expect("utf8")], &[("TMPDIR", tmp_s)]);
+    assert_eq!(code, 125, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains("task \"first\" started"), "{err}");
+    assert!(err.contains("renders only literal templates"), "{err}");
+    assert!(err.contains("stopping task \"first\""), "{err}");
+    assert!(
+        leftovers(tmp.path()).is_empty(),
+        "left behind: {:?}",
+        leftovers(tmp.path())
+    );
+}
+
+#[test]
 fn a_job_without_pledge_tasks_is_a_clear_error() {
     // No root needed: the runner refuses before it starts anything.
     let dir = tempfile::tempdir().expect("dir");

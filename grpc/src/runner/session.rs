@@ -291,14 +291,24 @@ async fn drive(
     let several = selected.len() > 1;
     let mut started: Vec<Started> = Vec::new();
     let mut start_failed = false;
+    let mut setup_error: Option<RunError> = None;
     let mut allocs: HashMap<String, (super::allocdir::AllocDir, String, Vec<AllocatedPort>)> =
         HashMap::new();
 
     for (group, task) in selected {
         if !allocs.contains_key(&group.name) {
             let alloc_id = uuid::Uuid::new_v4().to_string();
-            let alloc = run_dir.alloc(&alloc_id)?;
-            let allocation = ports::allocate(group.network.as_ref())?;
+            let prepared_alloc = run_dir
+                .alloc(&alloc_id)
+                .map_err(RunError::from)
+                .and_then(|a| Ok((a, ports::allocate(group.network.as_ref())?)));
+            let (alloc, allocation) = match prepared_alloc {
+                Ok(v) => v,
+                Err(e) => {
+                    setup_error = Some(e);
+                    break;
+                }
+            };
             for n in &allocation.notes {
                 say(&format!("note: {n}"));
             }
@@ -313,13 +323,7 @@ async fn drive(
         let Some((alloc, alloc_id, group_ports)) = allocs.get(&group.name) else {
             continue;
         };
-        let Prepared {
-            dirs,
-            env,
-            msgpack,
-            promises,
-            unveil,
-        } = prepare_task(&PrepareInputs {
+        let prepared = prepare_task(&PrepareInputs {
             job,
             group,
             task,
@@ -330,16 +334,36 @@ async fn drive(
             host_env: &host_env,
             cgroup_mode: mode,
             spec: &task_spec,
-        })?;
+        });
+        // A setup error must not return early: tasks already started are stopped first.
+        let Prepared {
+            dirs,
+            env,
+            msgpack,
+            promises,
+            unveil,
+        } = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                setup_error = Some(e);
+                break;
+            }
+        };
         let label = task.name.clone();
         let pump = if task.logs_disabled {
             None
         } else {
-            Some(LogPump::start(
+            match LogPump::start(
                 &dirs.stdout_fifo,
                 &dirs.stderr_fifo,
                 several.then(|| format!("[{label}] ")),
-            )?)
+            ) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    setup_error = Some(e.into());
+                    break;
+                }
+            }
         };
         let reserve_cores = task.resources.cores > 0;
         let cg = cgroup::task_path(mode, alloc_id, &task.name, reserve_cores);
@@ -423,7 +447,7 @@ async fn drive(
         }
     }
 
-    let stop_now = start_failed || signals.requested();
+    let stop_now = start_failed || setup_error.is_some() || signals.requested();
     let stopped_by_runner = wait_all(&mut driver, &mut started, opts, stop_now, signals).await;
 
     for s in &mut started {
@@ -448,6 +472,9 @@ async fn drive(
         }
     }
 
+    if let Some(e) = setup_error {
+        return Err(e);
+    }
     let mut notes = plugin.notes();
     if let Ok(ev) = events.lock() {
         notes.extend(ev.iter().cloned());

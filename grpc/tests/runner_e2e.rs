@@ -209,7 +209,9 @@ fn passwd_job_fails_and_the_runner_names_the_missing_unveil() {
     if !host_ok("passwd_job") {
         return;
     }
-    let (code, out, err) = run_to_end(&["hack/passwd.hcl"], &[]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let tmp_s = tmp.path().to_str().expect("utf8");
+    let (code, out, err) = run_to_end(&["hack/passwd.hcl"], &[("TMPDIR", tmp_s)]);
     assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
     assert!(
         !out.contains("root:x:0:0"),
@@ -217,6 +219,11 @@ fn passwd_job_fails_and_the_runner_names_the_missing_unveil() {
     );
     assert!(err.contains("Permission denied"), "{err}");
     assert!(err.contains("hint: add unveil \"r:/etc/passwd\""), "{err}");
+    assert!(
+        leftovers(tmp.path()).is_empty(),
+        "left behind: {:?}",
+        leftovers(tmp.path())
+    );
 }
 
 #[test]
@@ -224,7 +231,9 @@ fn http_job_serves_a_page_on_loopback_until_interrupted() {
     if !host_ok("http_job") {
         return;
     }
-    let mut runner = Runner::start(&["hack/http.hcl"], &[]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let tmp_s = tmp.path().to_str().expect("utf8");
+    let mut runner = Runner::start(&["hack/http.hcl"], &[("TMPDIR", tmp_s)]);
     let line = runner.wait_for(false, "port \"http\": 127.0.0.1:");
     let port: u16 = line
         .split("127.0.0.1:")
@@ -247,6 +256,11 @@ fn http_job_serves_a_page_on_loopback_until_interrupted() {
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
         "the server still listens after the runner exited"
+    );
+    assert!(
+        leftovers(tmp.path()).is_empty(),
+        "left behind: {:?}",
+        leftovers(tmp.path())
     );
 }
 
@@ -286,7 +300,9 @@ fn ignore_job_is_killed_at_kill_timeout() {
     if !host_ok("ignore_job") {
         return;
     }
-    let mut runner = Runner::start(&["hack/ignore.hcl"], &[]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let tmp_s = tmp.path().to_str().expect("utf8");
+    let mut runner = Runner::start(&["hack/ignore.hcl"], &[("TMPDIR", tmp_s)]);
     // Only interrupt once the handlers are installed, or SIGTERM would end it at once.
     runner.wait_for(true, "ignoring SIGINT and SIGTERM");
     runner.interrupt();
@@ -298,6 +314,11 @@ fn ignore_job_is_killed_at_kill_timeout() {
     );
     assert!(err.contains("killed by signal 9"), "{err}");
     assert!(err.contains("kill_timeout"), "{err}");
+    assert!(
+        leftovers(tmp.path()).is_empty(),
+        "left behind: {:?}",
+        leftovers(tmp.path())
+    );
 }
 
 /// Writes a one-task job file into `dir`.
@@ -313,13 +334,31 @@ fn job_file(dir: &Path, name: &str, config: &str) -> PathBuf {
     path
 }
 
-/// Entries left in a directory the runner used as its TMPDIR.
+/// What a run that used `tmp` as its TMPDIR left behind: entries in it, and processes (plugin,
+/// supervisors, tasks) whose command line or environment still names it.
 fn leftovers(tmp: &Path) -> Vec<String> {
-    std::fs::read_dir(tmp)
+    let mut left: Vec<String> = std::fs::read_dir(tmp)
         .expect("tmp")
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect()
+        .collect();
+    let needle = tmp.to_string_lossy().into_owned();
+    for entry in std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(Result::ok)
+    {
+        // The plugin names the run dir only in its environment (PLUGIN_UNIX_SOCKET_DIR).
+        let read = |f: &str| std::fs::read(entry.path().join(f)).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&read("cmdline")).replace('\0', " ");
+        let environ = String::from_utf8_lossy(&read("environ")).into_owned();
+        if cmd.contains(&needle) || environ.contains(&needle) {
+            left.push(format!(
+                "process {}: {cmd}",
+                entry.file_name().to_string_lossy()
+            ));
+        }
+    }
+    left
 }
 
 #[test]

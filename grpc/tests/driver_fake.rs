@@ -19,6 +19,7 @@ use pledge_grpc::service::exec::{ExecExit, ExecIo, ExecRunner, ExecSession};
 use pledge_grpc::shell::Shell;
 use pledge_grpc::status::recoverable_detail;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::Channel;
 use tonic::Code;
@@ -107,6 +108,12 @@ struct Harness {
 }
 
 async fn harness() -> Harness {
+    harness_with(|d| d).await
+}
+
+async fn harness_with(
+    tune: impl FnOnce(DriverService<FakeBackend>) -> DriverService<FakeBackend>,
+) -> Harness {
     let dir = match tempfile::tempdir() {
         Ok(d) => d,
         Err(e) => panic!("{e}"),
@@ -124,11 +131,11 @@ async fn harness() -> Harness {
     let runner: Arc<dyn ExecRunner> = exec.clone();
     let server = tonic::transport::Server::builder()
         .add_service(BasePluginServer::new(BaseService::new(shell.clone())))
-        .add_service(DriverServer::new(DriverService::new(
+        .add_service(DriverServer::new(tune(DriverService::new(
             shell.clone(),
             true,
             Some(runner),
-        )))
+        ))))
         .serve_with_incoming(UnixListenerStream::new(listener));
     tokio::spawn(server);
     let ch = connect(sock).await;
@@ -651,4 +658,47 @@ async fn task_requests_before_set_config_fail_clearly() {
     let mut d = DriverClient::new(connect(sock).await);
     let e = start(&mut d, "alloc1/web/0000000a").await.err();
     assert_eq!(e.map(|s| s.code()), Some(Code::FailedPrecondition));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fingerprint_is_resent_when_the_plugin_config_changes() {
+    // The periodic resend is pushed out of reach, so only the config change can produce the
+    // second message.
+    let h = harness_with(|d| d.with_fingerprint_period(Duration::from_secs(24 * 3600))).await;
+    let mut d = DriverClient::new(h.ch.clone());
+    let mut fp = match d.fingerprint(pb::FingerprintRequest {}).await {
+        Ok(s) => s.into_inner(),
+        Err(e) => panic!("{e}"),
+    };
+    let net_bind = |m: &pb::FingerprintResponse| {
+        m.attributes
+            .get("driver.pledge.cap.net_bind")
+            .and_then(|a| a.value.clone())
+    };
+    use pledge_grpc::pb::structs::attribute::Value;
+    let first = fp.message().await.ok().flatten().unwrap_or_default();
+    assert_eq!(
+        first.health,
+        pb::fingerprint_response::HealthState::Healthy as i32
+    );
+    assert_eq!(net_bind(&first), Some(Value::BoolVal(false)));
+    let mut base = BasePluginClient::new(h.ch.clone());
+    let r = base
+        .set_config(SetConfigRequest {
+            msgpack_config: encode(&object(
+                &plugin_keys(),
+                &[("allow_net_bind_service", Cty::Bool(true))],
+            )),
+            nomad_config: None,
+            plugin_api_version: "v0.1.0".into(),
+        })
+        .await;
+    assert!(r.is_ok(), "{r:?}");
+    // Liveness bound only (the period is a day): without on-change resends this fails.
+    let next = tokio::time::timeout(Duration::from_secs(60), fp.message()).await;
+    let next = match next {
+        Ok(m) => m.ok().flatten().unwrap_or_default(),
+        Err(_) => panic!("no fingerprint after the config change"),
+    };
+    assert_eq!(net_bind(&next), Some(Value::BoolVal(true)));
 }

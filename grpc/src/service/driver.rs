@@ -30,6 +30,7 @@ pub struct DriverService<B> {
     /// Whether a real task runtime backs the shell (false: StartTask/RecoverTask are Unimplemented).
     runtime: bool,
     exec: Option<Arc<dyn ExecRunner>>,
+    fingerprint_period: Duration,
 }
 
 impl<B> std::fmt::Debug for DriverService<B> {
@@ -49,7 +50,15 @@ impl<B> DriverService<B> {
             shell,
             runtime,
             exec,
+            fingerprint_period: PERIOD,
         }
+    }
+
+    /// Re-sends the fingerprint every `period` instead of [`PERIOD`] (tests).
+    #[must_use]
+    pub fn with_fingerprint_period(mut self, period: Duration) -> Self {
+        self.fingerprint_period = period;
+        self
     }
 }
 
@@ -140,6 +149,7 @@ impl<B: 'static> Driver for DriverService<B> {
         let (tx, rx) = mpsc::channel(4);
         let shell = self.shell.clone();
         let runtime = self.runtime;
+        let period = self.fingerprint_period;
         tokio::spawn(async move {
             let mut config = shell.config();
             let mut last: Option<pb::FingerprintResponse> = None;
@@ -161,7 +171,7 @@ impl<B: 'static> Driver for DriverService<B> {
                 }
                 last = Some(fp);
                 tokio::select! {
-                    () = tokio::time::sleep(PERIOD) => {}
+                    () = tokio::time::sleep(period) => {}
                     changed = config.changed() => if changed.is_err() { return },
                     () = tx.closed() => return,
                 }

@@ -264,6 +264,7 @@ impl LinuxBackend {
     ) -> Result<Launched, RuntimeError> {
         let task = &plan.task;
         let dir = plan.state_dir.as_path();
+        let t0 = Instant::now();
         cgroup
             .create()
             .and_then(|()| cgroup.apply(&plan.cgroup))
@@ -288,8 +289,11 @@ impl LinuxBackend {
                 source,
             }
         })?;
+        let t1 = t0.elapsed();
         let rd = self.spawn_supervisor(plan, dir)?;
+        let t2 = t0.elapsed();
         let (sup, msg) = self.await_report(rd);
+        tracing::debug!(task = %task, cgroup_and_spec = ?t1, spawn = ?t2, total = ?t0.elapsed(), "launch phases");
         match msg {
             Some(LaunchMessage::Started {
                 pid,

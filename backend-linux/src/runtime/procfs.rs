@@ -101,6 +101,37 @@ pub fn uss_bytes(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Private memory of `pid` split as (all private pages, private pages not backed by a file).
+/// File-backed private pages of a supervisor are the plugin binary's own pages, which the
+/// plugin process shares in production (and which count as dirty right after a build).
+pub fn uss_split(pid: u32) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).ok()?;
+    let (mut all, mut anon, mut file_backed) = (0u64, 0u64, false);
+    for line in text.lines() {
+        let first = line.split_ascii_whitespace().next().unwrap_or("");
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            // "start-end perms offset dev inode [path]": inode 0 = anonymous.
+            file_backed = line
+                .split_ascii_whitespace()
+                .nth(4)
+                .is_some_and(|i| i != "0");
+            continue;
+        }
+        if line.starts_with("Private_Clean:") || line.starts_with("Private_Dirty:") {
+            let kib: u64 = line
+                .split_ascii_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            all += kib * 1024;
+            if !file_backed {
+                anon += kib * 1024;
+            }
+        }
+    }
+    Some((all, anon))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

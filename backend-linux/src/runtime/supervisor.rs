@@ -145,6 +145,12 @@ fn supervise(dir: &Path, report: &mut Reporter) -> Result<(), RuntimeError> {
             });
         }
     };
+    // Keep only what the wait needs; hand the rest of the heap back (the supervisor lives as
+    // long as the task: its private memory is per-task overhead).
+    let oom_file = spec.oom_file.clone();
+    drop(spec);
+    // SAFETY: malloc_trim only releases free heap memory; no pointers are involved.
+    unsafe { libc::malloc_trim(0) };
     let status = reap(child_pid);
     let (exit_code, signal) = match status {
         WaitStatus::Exited(_, code) => (code, 0),
@@ -154,7 +160,7 @@ fn supervise(dir: &Path, report: &mut Reporter) -> Result<(), RuntimeError> {
     let record = ExitRecord {
         exit_code,
         signal,
-        oom_killed: oom_count(spec.oom_file.as_deref()) > baseline,
+        oom_killed: oom_count(oom_file.as_deref()) > baseline,
         at: SystemTime::now(),
     };
     let bytes = serde_json::to_vec(&record).map_err(|source| RuntimeError::StateCorrupt {

@@ -5,6 +5,7 @@ use crate::service::exec::{ExecExit, ExecIo, ExecRunner, ExecSession};
 use pledge_backend_linux::runtime::exec::{ExecChild, ExecContext};
 use pledge_core::ExecPlan;
 use std::fs::File;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Starts exec plans with the runtime's helper (`supervise --exec`).
@@ -25,6 +26,8 @@ impl LinuxExec {
 struct LinuxSession {
     child: Mutex<ExecChild>,
     pid: u32,
+    /// Set once the helper was reaped, so its pid is never signalled after it may be reused.
+    reaped: AtomicBool,
 }
 
 impl ExecRunner for LinuxExec {
@@ -37,6 +40,7 @@ impl ExecRunner for LinuxExec {
         Ok(Arc::new(LinuxSession {
             child: Mutex::new(child),
             pid,
+            reaped: AtomicBool::new(false),
         }))
     }
 }
@@ -69,10 +73,18 @@ impl ExecSession for LinuxSession {
     }
 
     fn kill(&self) {
-        // Not through the mutex: wait() may hold it. SIGKILL of the helper; its death signal
-        // takes the command with it.
-        if self.pid > 0 {
-            if let Ok(pid) = i32::try_from(self.pid) {
+        // While nobody waits, kill through the child (std knows whether it was reaped).
+        if let Ok(mut c) = self.child.try_lock() {
+            c.kill();
+            return;
+        }
+        // wait() holds the lock: the helper is not reaped yet unless `reaped` says so. SIGKILL
+        // of the helper; its death signal takes the command with it.
+        if self.reaped.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Ok(pid) = i32::try_from(self.pid) {
+            if pid > 0 {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid),
                     nix::sys::signal::Signal::SIGKILL,
@@ -83,7 +95,11 @@ impl ExecSession for LinuxSession {
 
     fn wait(&self) -> ExecExit {
         let r = match self.child.lock() {
-            Ok(mut c) => c.wait(),
+            Ok(mut c) => {
+                let r = c.wait();
+                self.reaped.store(true, Ordering::SeqCst);
+                r
+            }
             Err(_) => return ExecExit::default(),
         };
         ExecExit {

@@ -190,7 +190,17 @@ pub fn stream(
     let resize_session = session.clone();
     tokio::spawn(async move {
         let mut in_tx = Some(in_tx);
-        while let Ok(Some(msg)) = inbound.message().await {
+        loop {
+            let msg = match inbound.message().await {
+                Ok(Some(m)) => m,
+                // Nomad never half-closes; the stream ending is fine, the command runs on.
+                Ok(None) => break,
+                // The caller went away (cancelled): nobody can see the command any more.
+                Err(_) => {
+                    resize_session.kill();
+                    break;
+                }
+            };
             if let Some(size) = msg.tty_size {
                 let rows = u16::try_from(size.height).unwrap_or(0);
                 let cols = u16::try_from(size.width).unwrap_or(0);

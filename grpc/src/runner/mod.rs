@@ -21,6 +21,7 @@ pub mod plugin;
 pub mod ports;
 pub mod session;
 pub mod spec;
+pub mod taskconfig;
 pub mod template;
 
 use clap::Parser;

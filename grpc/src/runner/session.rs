@@ -14,6 +14,7 @@ use super::logs::{FifoError, LogPump};
 use super::plugin::{Plugin, PluginError};
 use super::ports::{self, AllocatedPort, PortError};
 use super::spec::Spec;
+use super::taskconfig::{task_config, TaskConfigInputs};
 use super::template::{render_all, TemplateError};
 use crate::pb;
 use std::collections::{BTreeMap, HashMap};
@@ -892,112 +893,4 @@ fn print_hints(f: &Failure<'_>) {
 /// The runner's own messages go to stderr, so the task's stdout stays clean on stdout.
 pub(crate) fn say(msg: &str) {
     eprintln!("==> {msg}");
-}
-
-struct TaskConfigInputs<'a> {
-    id: &'a str,
-    job: &'a Job,
-    group: &'a Group,
-    task: &'a Task,
-    alloc_id: &'a str,
-    alloc_dir: &'a std::path::Path,
-    dirs: &'a TaskDir,
-    env: &'a BTreeMap<String, String>,
-    msgpack: Vec<u8>,
-    ports: &'a [AllocatedPort],
-    cgroup: &'a std::path::Path,
-    node: &'a NodeFacts,
-}
-
-/// `TaskConfig` as Nomad's task runner builds it (protocol.md §4.4).
-fn task_config(i: TaskConfigInputs<'_>) -> pb::drivers::TaskConfig {
-    const MIB: i64 = 1024 * 1024;
-    let r = i.task.resources;
-    let (stdout, stderr) = if i.task.logs_disabled {
-        ("/dev/null".to_owned(), "/dev/null".to_owned())
-    } else {
-        (
-            i.dirs.stdout_fifo.display().to_string(),
-            i.dirs.stderr_fifo.display().to_string(),
-        )
-    };
-    let cpuset_cpus = match r.cores {
-        n if n <= 0 => String::new(),
-        1 => "0".to_owned(),
-        n => format!("0-{}", n - 1),
-    };
-    pb::drivers::TaskConfig {
-        id: i.id.to_owned(),
-        name: i.task.name.clone(),
-        msgpack_driver_config: i.msgpack,
-        env: i.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        resources: Some(pb::drivers::Resources {
-            allocated_resources: Some(pb::drivers::AllocatedTaskResources {
-                cpu: Some(pb::drivers::AllocatedCpuResources { cpu_shares: r.cpu }),
-                memory: Some(pb::drivers::AllocatedMemoryResources {
-                    memory_mb: r.memory,
-                    memory_max_mb: r.memory_max,
-                }),
-                networks: Vec::new(),
-            }),
-            linux_resources: Some(pb::drivers::LinuxResources {
-                cpu_shares: r.cpu,
-                memory_limit_bytes: r.memory.max(r.memory_max) * MIB,
-                cpuset_cpus,
-                cpuset_cgroup: i.cgroup.display().to_string(),
-                percent_ticks: percent_ticks(r.cpu),
-                ..Default::default()
-            }),
-            ports: i
-                .ports
-                .iter()
-                .map(|p| pb::drivers::PortMapping {
-                    label: p.label.clone(),
-                    value: i32::from(p.value),
-                    to: i32::from(p.to),
-                    host_ip: p.host_ip.clone(),
-                })
-                .collect(),
-        }),
-        user: i.task.user.clone().unwrap_or_default(),
-        alloc_dir: i.alloc_dir.display().to_string(),
-        stdout_path: stdout,
-        stderr_path: stderr,
-        task_group_name: i.group.name.clone(),
-        job_name: i.job.name.clone(),
-        job_id: i.job.name.clone(),
-        alloc_id: i.alloc_id.to_owned(),
-        namespace: "default".into(),
-        node_name: i.node.name.clone(),
-        node_id: i.node.id.clone(),
-        ..Default::default()
-    }
-}
-
-/// `cpu` MHz as a fraction of the node's compute (cores × MHz from /proc/cpuinfo).
-fn percent_ticks(cpu_mhz: i64) -> f64 {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let mhz = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .filter_map(|l| l.strip_prefix("cpu MHz"))
-                .filter_map(|l| {
-                    l.trim_start_matches([' ', '\t', ':'])
-                        .trim()
-                        .parse::<f64>()
-                        .ok()
-                })
-                .reduce(f64::max)
-        })
-        .unwrap_or(1000.0);
-    #[allow(clippy::cast_precision_loss)]
-    let total = cores as f64 * mhz;
-    #[allow(clippy::cast_precision_loss)]
-    let cpu = cpu_mhz as f64;
-    if total > 0.0 {
-        cpu / total
-    } else {
-        0.0
-    }
 }

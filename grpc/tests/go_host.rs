@@ -163,7 +163,10 @@ fn hashicorp_go_plugin_host_drives_the_plugin() {
         .unwrap_or(false);
     if std::env::var("CI").as_deref() == Ok("true") && root {
         assert!(
-            stdout.lines().any(|l| l == "ok wait_task"),
+            stdout.lines().any(|l| l == "ok wait_task")
+                && stdout
+                    .lines()
+                    .any(|l| l.starts_with("ok start_failure_detail")),
             "CI=true as root but the task lifecycle did not run:\n{stdout}"
         );
     }

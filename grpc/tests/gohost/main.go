@@ -346,6 +346,22 @@ func main() {
 	if err != nil {
 		fail("start_task", "%v", err)
 	}
+	// A start that fails in the backend carries Nomad's RecoverableError detail, decoded
+	// here by grpc-go exactly as Nomad's client does (status.Details()[0]).
+	_, err = d.StartTask(ctx, &drivers.StartTaskRequest{Task: taskConfig("gohost-alloc/web/bad00005", "command = \"/nonexistent/program\"\n")})
+	if err == nil {
+		fail("start_failure_detail", "a missing program started")
+	}
+	st, _ := status.FromError(err)
+	details := st.Details()
+	if len(details) == 0 {
+		fail("start_failure_detail", "no details on %s: %s", st.Code(), st.Message())
+	}
+	rec, isRec := details[0].(*structs.RecoverableError)
+	if !isRec {
+		fail("start_failure_detail", "details[0] is %T", details[0])
+	}
+	fmt.Printf("ok start_failure_detail (code %s, recoverable %v: %s)\n", st.Code(), rec.Recoverable, st.Message())
 	h := resp.Handle
 	if h == nil || h.Version < 1 || h.Config == nil || h.Config.Id != id || len(h.DriverState) == 0 || h.State != drivers.TaskState_RUNNING {
 		fail("start_task", "bad handle %v", h)

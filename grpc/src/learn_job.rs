@@ -138,15 +138,18 @@ fn run_job(settings: &Settings) -> Result<i32, String> {
             plan.user.as_deref().unwrap_or("")
         );
     }
-    let (learned, observed) = cli::learn_plan(&plan, Some(dirs), settings, true).map_err(|e| {
-        let mut msg = e.to_string();
-        let mut src = std::error::Error::source(&e);
-        while let Some(s) = src {
-            msg.push_str(": ");
-            msg.push_str(&s.to_string());
-            src = s.source();
-        }
-        msg
-    })?;
+    let (learned, observed) =
+        cli::learn_plan(&plan, Some((dirs, tspec.alloc_dir.clone())), settings, true).map_err(
+            |e| {
+                let mut msg = e.to_string();
+                let mut src = std::error::Error::source(&e);
+                while let Some(s) = src {
+                    msg.push_str(": ");
+                    msg.push_str(&s.to_string());
+                    src = s.source();
+                }
+                msg
+            },
+        )?;
     Ok(cli::finish(&learned, &observed, settings))
 }

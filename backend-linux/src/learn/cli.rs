@@ -114,10 +114,11 @@ fn sandbox_additions(
 }
 
 /// Observes `plan`'s program (its command, args, env and cwd; no namespaces, cgroup or user
-/// switch) and learns its configuration.
+/// switch) and learns its configuration. `task_dirs`: a Nomad task's directories and the alloc
+/// dir they are in (`--job`).
 pub fn learn_plan(
     plan: &SandboxPlan,
-    task_dirs: Option<TaskDirs>,
+    task_dirs: Option<(TaskDirs, PathBuf)>,
     settings: &Settings,
     stop_on_signal: bool,
 ) -> Result<(Learned, Observed), LearnError> {
@@ -139,7 +140,18 @@ pub fn learn_plan(
         &LearnInputs {
             implicit,
             extra_defaults,
-            task_dirs,
+            path_names: task_dirs
+                .as_ref()
+                .map(|(d, _)| {
+                    vec![
+                        (d.local_dir.clone(), "${NOMAD_TASK_DIR}".to_string()),
+                        (d.secrets_dir.clone(), "${NOMAD_SECRETS_DIR}".to_string()),
+                        (d.alloc_data_dir.clone(), "${NOMAD_ALLOC_DIR}".to_string()),
+                    ]
+                })
+                .unwrap_or_default(),
+            unnamed_root: task_dirs.as_ref().map(|(_, root)| root.clone()),
+            task_dirs: task_dirs.map(|(d, _)| d),
             tmp_dir: Some(plan.tmp_dir.clone()),
         },
     );

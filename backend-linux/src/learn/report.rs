@@ -23,6 +23,12 @@ pub struct LearnInputs {
     pub task_dirs: Option<TaskDirs>,
     /// The tmp dir `tmppath` unveils (the CLI's `$TMPDIR`) when there are no task dirs.
     pub tmp_dir: Option<PathBuf>,
+    /// Path prefixes the HCL block names by variable (`${NOMAD_TASK_DIR}` for a `--job` run's
+    /// temporary task dir), longest first.
+    pub path_names: Vec<(PathBuf, String)>,
+    /// A directory whose paths no variable names (a `--job` run's temporary alloc dir): rules
+    /// beneath it get a warning comment.
+    pub unnamed_root: Option<PathBuf>,
 }
 
 /// The learned configuration.
@@ -49,6 +55,12 @@ pub struct Learned {
     pub distinct_calls: usize,
     /// Distinct paths seen.
     pub distinct_paths: usize,
+    /// See [`LearnInputs::path_names`].
+    #[serde(skip)]
+    pub path_names: Vec<(PathBuf, String)>,
+    /// See [`LearnInputs::unnamed_root`].
+    #[serde(skip)]
+    pub unnamed_root: Option<PathBuf>,
 }
 
 fn ser_set<S: serde::Serializer>(p: &PromiseSet, s: S) -> Result<S::Ok, S::Error> {
@@ -119,6 +131,8 @@ pub fn learn_config(rec: &Recorder, inputs: &LearnInputs) -> Learned {
         },
         distinct_calls: reqs.len(),
         distinct_paths: rec.accesses.len(),
+        path_names: inputs.path_names.clone(),
+        unnamed_root: inputs.unnamed_root.clone(),
     }
 }
 
@@ -139,6 +153,25 @@ fn hcl_string(s: &str) -> String {
 }
 
 impl Learned {
+    /// `rule` as the HCL block writes it: a named prefix replaced by its variable.
+    fn hcl_rule(&self, rule: &UnveilRule) -> (String, bool) {
+        for (prefix, var) in &self.path_names {
+            if let Ok(rest) = rule.path.strip_prefix(prefix) {
+                let tail = if rest.as_os_str().is_empty() {
+                    String::new()
+                } else {
+                    format!("/{}", rest.display())
+                };
+                return (format!("{}:{var}{tail}", rule.perm_letters()), false);
+            }
+        }
+        let unnamed = self
+            .unnamed_root
+            .as_ref()
+            .is_some_and(|r| rule.path.starts_with(r));
+        (rule.to_string(), unnamed)
+    }
+
     /// The ready-to-paste block, reasons and warnings as `#` comments.
     pub fn to_hcl(&self) -> String {
         let mut s = String::new();
@@ -189,7 +222,17 @@ impl Learned {
         } else {
             s.push_str("  unveil   = [\n");
             for r in &self.unveil {
-                s.push_str(&format!("    {},\n", hcl_string(&r.to_string())));
+                let (text, unnamed) = self.hcl_rule(r);
+                // The variable syntax must survive: only quotes and backslashes are escaped.
+                let quoted = format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""));
+                s.push_str(&format!(
+                    "    {quoted},{}\n",
+                    if unnamed {
+                        "  # in this run's temporary alloc dir: no Nomad variable names it"
+                    } else {
+                        ""
+                    }
+                ));
             }
             s.push_str("  ]\n");
         }

@@ -120,8 +120,8 @@ fn privileges_are_gone() {
         .arg("755")
         .arg(&d)
         .status();
-    let out = std::process::Command::new(bin())
-        .args(["sandbox", "-u", "nobody", "-p", "stdio rpath exec", "-v"])
+    let out = sandbox_cmd(&[])
+        .args(["-u", "nobody", "-p", "stdio rpath exec", "-v"])
         .arg(format!("rx:{}", d.display()))
         .arg("--")
         .arg(&suid)
@@ -134,8 +134,8 @@ fn privileges_are_gone() {
         "65534 65534",
         "setuid gave no privilege: {ids:?}"
     );
-    let out = std::process::Command::new(bin())
-        .args(["sandbox", "-p", "stdio rpath", "--"])
+    let out = sandbox_cmd(&[])
+        .args(["-p", "stdio rpath", "--"])
         .arg(probe())
         .arg("capeff")
         .output()
@@ -167,9 +167,8 @@ fn ambient_net_bind_with_the_opt_in() {
     }
     let flags = ["-u", "nobody", "--net-bind-service", "-p", "stdio inet"];
     assert_eq!(run(&flags, &["bind_tcp", "81"]), End::Exit(0));
-    let out = std::process::Command::new(bin())
+    let out = sandbox_cmd(&[])
         .args([
-            "sandbox",
             "-u",
             "nobody",
             "--net-bind-service",
@@ -192,8 +191,8 @@ fn rlimits_apply() {
     if !require_root() {
         return;
     }
-    let out = std::process::Command::new(bin())
-        .args(["sandbox", "-O", "100", "-p", "stdio rpath", "--"])
+    let out = sandbox_cmd(&[])
+        .args(["-O", "100", "-p", "stdio rpath", "--"])
         .arg(probe())
         .arg("rlimit_nofile")
         .output()

@@ -91,6 +91,66 @@ pub(crate) fn probe() -> &'static Path {
     })
 }
 
+/// The kernel's Landlock ABI, as the launcher reports it.
+pub(crate) fn abi() -> u64 {
+    static ABI: OnceLock<u64> = OnceLock::new();
+    *ABI.get_or_init(|| {
+        let out = Command::new(bin())
+            .args(["sandbox", "-B", "-p", "stdio rpath", "--"])
+            .arg(probe())
+            .arg("getpid")
+            .env("PLEDGE_SANDBOX_REPORT", "1")
+            .output()
+            .expect("spawn");
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .and_then(|v| v["landlock_abi"].as_u64())
+            .unwrap_or(0)
+    })
+}
+
+/// A `sandbox` command. On kernels below Landlock ABI 6 (no scopes) every launch would fail
+/// closed, so `-B` is added and the tests assert what such a kernel still enforces; cases
+/// needing a newer ABI check [`has_abi`] first.
+pub(crate) fn sandbox_cmd(flags: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.arg("sandbox");
+    if abi() < 6 && !flags.contains(&"-V") {
+        c.arg("-B");
+    }
+    c.args(flags);
+    c
+}
+
+/// Whether the kernel has Landlock ABI `n`. When it does not, checks that the launcher refuses
+/// such a task instead of silently running it, prints why the case is reduced, and returns
+/// false.
+pub(crate) fn has_abi(n: u64, what: &str) -> bool {
+    if abi() >= n {
+        return true;
+    }
+    let st = Command::new(bin())
+        .args(["sandbox", "-p", "stdio rpath", "--"])
+        .arg(probe())
+        .arg("getpid")
+        .stderr(Stdio::null())
+        .status()
+        .expect("spawn");
+    assert_eq!(
+        st.code(),
+        Some(20),
+        "ABI {} < 6 must fail closed without -B",
+        abi()
+    );
+    eprintln!(
+        "Landlock ABI {} < {n}: {what} not enforceable here; checked the launcher refuses",
+        abi()
+    );
+    false
+}
+
 /// Runs `probe CASE ARGS...` under `sandbox FLAGS... --`.
 pub(crate) fn run(flags: &[&str], case: &[&str]) -> End {
     run_cmd(flags, probe().to_str().expect("utf-8 path"), case)
@@ -98,9 +158,7 @@ pub(crate) fn run(flags: &[&str], case: &[&str]) -> End {
 
 /// Runs `program ARGS...` under `sandbox FLAGS... --`.
 pub(crate) fn run_cmd(flags: &[&str], program: &str, args: &[&str]) -> End {
-    let out = Command::new(bin())
-        .arg("sandbox")
-        .args(flags)
+    let out = sandbox_cmd(flags)
         .arg("--")
         .arg(program)
         .args(args)

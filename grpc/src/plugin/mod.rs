@@ -90,7 +90,11 @@ where
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("nomad-pledge-driver: {}", ServeError::Runtime(e));
+            let e = ServeError::Runtime(e);
+            eprintln!(
+                "nomad-pledge-driver: {}",
+                pledge_core::backend::error_chain(&e)
+            );
             return 1;
         }
     };

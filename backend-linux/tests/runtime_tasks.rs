@@ -429,3 +429,68 @@ fn launch_errors_reach_the_caller_and_leave_nothing_behind() {
         .unwrap_or_default();
     assert!(e.contains("without following symlinks"), "{e}");
 }
+
+/// The inode of a namespace file, as `readlink /proc/self/ns/x` shows it (`x:[inode]`).
+fn ns_inode(path: &str) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).map(|m| m.ino()).unwrap_or(0)
+}
+
+#[test]
+fn bridge_mode_joins_the_alloc_netns_and_host_pid_mode_shares_the_pid_namespace() {
+    if !privileged("bridge_mode_joins_the_alloc_netns_and_host_pid_mode_shares_the_pid_namespace") {
+        return;
+    }
+    let name = format!("pledge-rt-{}", std::process::id());
+    let added = std::process::Command::new("ip")
+        .args(["netns", "add", &name])
+        .status();
+    if !matches!(added, Ok(s) if s.success()) {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "ip netns add failed: {added:?}"
+        );
+        eprintln!("SKIP bridge mode: `ip netns add` failed ({added:?})");
+        return;
+    }
+    let netns = format!("/run/netns/{name}");
+    let wake = Wake::default();
+    let mut b = backend(&wake);
+    let scratch = Scratch::new();
+    let fifo = Fifo::new(scratch.dir.path(), "net");
+    let mut shape = TaskShape::new(
+        "net",
+        "sh",
+        &["-c", "readlink /proc/self/ns/net /proc/self/ns/pid"],
+    );
+    shape.stdout = Some(fifo.path.clone());
+    shape.pid_mode = Some("host");
+    let mut plan = plan(&scratch, &shape);
+    plan.namespaces.net_path = Some(netns.clone().into());
+    let launched = b.launch(&plan);
+    let r = match launched {
+        Ok(_) => wait_exit(&mut b, &wake, &plan.task, LONG),
+        Err(e) => {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", &name])
+                .status();
+            panic!("launch: {}", pledge_core::backend::error_chain(&e));
+        }
+    };
+    let out = fifo.finish();
+    let _ = b.cleanup(&plan.task);
+    let want_net = format!("net:[{}]", ns_inode(&netns));
+    let want_pid = format!("pid:[{}]", ns_inode("/proc/self/ns/pid"));
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "del", &name])
+        .status();
+    assert_eq!(r.exit_code, 0, "{out}");
+    assert!(
+        out.lines().any(|l| l.trim() == want_net),
+        "joined {want_net}: {out}"
+    );
+    assert!(
+        out.lines().any(|l| l.trim() == want_pid),
+        "host pid namespace {want_pid}: {out}"
+    );
+}

@@ -20,17 +20,21 @@ max_len() {
 if [ "${1:-}" = "--minimize" ]; then
   t=$2
   mkdir -p "work/$t" "work/$t.min"
-  cargo fuzz run --sanitizer none "$t" "work/$t.min" "corpus/$t" "work/$t" -- -merge=1 $limits
+  cargo fuzz build --sanitizer none "$t" >/dev/null
+  "target/x86_64-unknown-linux-gnu/release/$t" -merge=1 $limits "work/$t.min" "corpus/$t" "work/$t"
   cp -n "work/$t.min"/* "corpus/$t"/ 2>/dev/null || true
   exit 0
 fi
 secs=${1:-60}
 [ $# -gt 0 ] && shift
 targets=${*:-$(cargo fuzz list)}
+# Build once, then run the binaries directly (cargo fuzz run would rebuild per target).
+cargo fuzz build --sanitizer none >/dev/null
+bin=target/x86_64-unknown-linux-gnu/release
 for t in $targets; do
-  mkdir -p "work/$t"
+  mkdir -p "work/$t" "artifacts/$t"
   echo "== $t: ${secs}s"
-  cargo fuzz run --sanitizer none "$t" "work/$t" "corpus/$t" -- \
+  "$bin/$t" "work/$t" "corpus/$t" -artifact_prefix="artifacts/$t/" \
     -max_total_time="$secs" -max_len="$(max_len "$t")" $limits -print_final_stats=1 2>&1 |
     tee "work/$t.log" | grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss|Done|==[0-9]+==|SUMMARY|.*panicked)" || true
 done

@@ -35,7 +35,7 @@ fn core_target(name: &str) -> Option<fn(&[u8])> {
 }
 
 /// Targets whose parsers live in the grpc crate; their corpora are replayed by its tests.
-const GRPC_TARGETS: &[&str] = &["hclspec", "job_file"];
+const GRPC_TARGETS: &[&str] = &["hcl_config", "hclspec", "job_file"];
 
 /// Every file under `fuzz/<kind>/<target>/`, as (target, path).
 fn entries(kind: &str) -> Vec<(String, PathBuf)> {
@@ -245,7 +245,7 @@ fn text() -> impl Strategy<Value = String> {
         4 => prop::collection::vec(prop::sample::select(WORDS), 0..8).prop_map(|w| w.concat()),
         2 => "\\PC{0,40}",
         1 => any::<String>(),
-        1 => (prop::sample::select(WORDS), 1usize..20_000).prop_map(|(w, n)| w.repeat(n)),
+        1 => (prop::sample::select(WORDS), 1usize..3_000).prop_map(|(w, n)| w.repeat(n)),
     ]
 }
 

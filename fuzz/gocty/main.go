@@ -8,6 +8,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -57,50 +58,11 @@ func pluginSpec() hcldec.ObjectSpec {
 	return s
 }
 
-const taskDir = "/var/lib/nomad/alloc/5f1c0a2e-8d4b-4f3a-9c1e-2b7d6e5a4f30/http/local"
-
-// taskConfigs are job `config {}` blocks as JSON, already interpolated, named after hack/.
-var taskConfigs = map[string]string{
-	"http":      `{"command":"python3","args":["-m","http.server","8181","--directory","` + taskDir + `"],"promises":"stdio rpath inet","unveil":["r:` + taskDir + `","r:/etc/mime.types"],"importance":"low"}`,
-	"bridge":    `{"command":"python3","args":["-m","http.server","8181"],"promises":"stdio rpath inet","unveil":["r:/etc/mime.types","r:` + taskDir + `"]}`,
-	"env":       `{"command":"env","promises":"stdio rpath"}`,
-	"sleep":     `{"command":"sleep","args":["infinity"],"promises":"stdio rpath","importance":"lowest"}`,
-	"curl":      `{"command":"curl","args":["-sS","http://127.0.0.1:8181/index.html"],"promises":"stdio rpath inet dns sendfd"}`,
-	"passwd":    `{"command":"cat","args":["/etc/passwd"],"promises":"stdio rpath"}`,
-	"ps":        `{"command":"ps","args":["aux"],"promises":"stdio rpath exec","unveil":["r:/proc"]}`,
-	"cgroup":    `{"command":"/bin/cat","args":["/proc/self/cgroup"],"promises":"stdio rpath","unveil":["r:/proc/self/cgroup"]}`,
-	"ignore":    `{"command":"python3","args":["-c","import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nsignal.pause()"],"promises":"stdio rpath tty","unveil":["r:/` + taskDir + `"]}`,
-	"resources": `{"command":"cat","args":["/sys/fs/cgroup/nomad.slice/share.slice/5f1c0a2e-8d4b-4f3a-9c1e-2b7d6e5a4f30.mem.scope/memory.max"],"promises":"stdio rpath","unveil":["r:/sys/fs/cgroup/nomad.slice"]}`,
-	"only-command": `{"command":"/usr/bin/true"}`,
-	"every-option": `{"command":"/usr/sbin/nginx","args":["-g","daemon off;"],"promises":"stdio rpath wpath cpath inet dns proc exec id","unveil":["rwc:/var/log/nginx","r:/etc/nginx","rx:/usr/sbin/nginx"],` +
-		`"importance":"high","pid_mode":"host","ipc_mode":"private","bind_ports":[80,443],"connect_ports":[8080],"sandbox_mode":"complain","kill_on_violation":true,"net_bind_service":true,` +
-		`"pids_limit":100,"rlimit_nofile":1024,"rlimit_nproc":0,"rlimit_fsize":1073741824,"rlimit_cpu":3600,"rlimit_as":4294967296}`,
-	"all-promises": `{"command":"sh","args":["-c","exit 0"],"promises":"stdio rpath wpath cpath dpath flock fattr chown inet anet unix dns tty recvfd sendfd proc exec id thread prot_exec vminfo tmppath settime unveil"}`,
-	// Number encodings go-cty chooses (§3.3): 0.1 → string, 1.5 → float64, 2^64-1 → string,
-	// -1 → negative fixint, 300 → uint16, 1e3 → int.
-	"numbers-decimal":   `{"command":"x","pids_limit":0.1,"rlimit_nofile":1.5,"rlimit_as":18446744073709551615,"rlimit_cpu":-1,"rlimit_fsize":300,"rlimit_nproc":1e3}`,
-	"numbers-huge":      `{"command":"x","pids_limit":1e400,"bind_ports":[65535,65536,-1,0.5],"connect_ports":[9223372036854775808]}`,
-	"promises-messy":    `{"command":"x","promises":"  STDIO,rpath\tinet  inet "}`,
-	"promises-unknown":  `{"command":"x","promises":"stdio inett rpath bogus"}`,
-	"unveil-messy":      `{"command":"x","unveil":["/usr","rwxc:/tmp/","r:/srv/a:b","r://var//./log/","x:/bin/sh"]}`,
-	"unveil-bad":        `{"command":"x","unveil":["","r:tmp","r:/a/../b","q:/x","rw:/ok","r:/nul\u0000byte"]}`,
-	"unicode":           `{"command":"/opt/ünï/cödé","args":["héllo wörld","日本語","\u0000","😀"],"unveil":["r:/opt/ünï"]}`,
-	"nul-command":       `{"command":"/bin/true\u0000--evil","args":["a\u0000b"]}`,
-	"modes-bad":         `{"command":"x","importance":"urgent","pid_mode":"shared","ipc_mode":"HOST","sandbox_mode":"learn"}`,
-	"empty-strings":     `{"command":"","args":[],"promises":"","unveil":[],"importance":"","pid_mode":"","sandbox_mode":""}`,
-	"relative-command":  `{"command":"./run.sh","args":["--port","${NOMAD_PORT_http}"]}`,
-	"bools-and-lists":   `{"command":"x","kill_on_violation":false,"net_bind_service":false,"bind_ports":[],"connect_ports":[]}`,
-}
-
-// pluginConfigs are agent `plugin "nomad-pledge-driver" { config {} }` blocks as JSON.
-var pluginConfigs = map[string]string{
-	"empty":           `{}`,
-	"pledge-com":      `{"pledge_executable":"/opt/bin/pledge-1.8.com"}`,
-	"every-option":    `{"pledge_executable":"/opt/bin/pledge-1.8.com","state_dir":"/run/nomad-pledge-driver","cpu_hard_limit":true,"pids_limit":4096,"allow_net_bind_service":true,"unveil_best_effort":true,"rlimit_nofile":65536,"rlimit_nproc":0,"rlimit_fsize":0,"rlimit_cpu":0,"rlimit_as":0}`,
-	"numbers-decimal": `{"pids_limit":0.5,"rlimit_nofile":1.5,"rlimit_as":18446744073709551615,"rlimit_cpu":-3}`,
-	"paths-bad":       `{"pledge_executable":"pledge.com","state_dir":"/run/../etc"}`,
-	"unicode":         `{"state_dir":"/run/ünïcödé/😀","pledge_executable":"/opt/bin/pledge\u0000.com"}`,
-}
+// configs.json holds the configs as Nomad holds them before encoding: the job's `config {}`
+// (task_config) and the agent's plugin block (plugin_config), already interpolated, as JSON,
+// named after hack/ where they come from there. grpc/tests/fuzz_replay.rs reads the same file
+// to check the local runner's encoder against these go-cty bytes.
+type configFile map[string]map[string]json.RawMessage
 
 // promiseSeeds and unveilSeeds are the strings operators write.
 var promiseSeeds = []string{
@@ -116,14 +78,27 @@ var unveilSeeds = []string{
 func main() {
 	out := flag.String("out", "../corpus", "corpus root (one directory per fuzz target)")
 	flag.Parse()
-	write(*out, "task_config", taskSpec(), taskConfigs)
-	write(*out, "plugin_config", pluginSpec(), pluginConfigs)
+	configs := configFile{"task_config": {}, "plugin_config": {}}
+	// configs-bignum.json holds what serde_json (the Rust side's reader) cannot: 1e400.
+	for _, in := range []string{"configs.json", "configs-bignum.json"} {
+		text, err := os.ReadFile(in)
+		must(err)
+		var part configFile
+		must(json.Unmarshal(text, &part))
+		for target, byName := range part {
+			for name, cfg := range byName {
+				configs[target][name] = cfg
+			}
+		}
+	}
+	write(*out, "task_config", taskSpec(), configs["task_config"])
+	write(*out, "plugin_config", pluginSpec(), configs["plugin_config"])
 	writeStrings(*out, "promises", promiseSeeds)
 	writeStrings(*out, "unveil", unveilSeeds)
 }
 
 // write runs each JSON config through Nomad's pipeline and stores the msgpack bytes.
-func write(root, target string, spec hcldec.Spec, configs map[string]string) {
+func write(root, target string, spec hcldec.Spec, configs map[string]json.RawMessage) {
 	dir := filepath.Join(root, target)
 	must(os.MkdirAll(dir, 0o755))
 	names := make([]string, 0, len(configs))

@@ -1,0 +1,7 @@
+args = []
+command = ""
+importance = ""
+pid_mode = ""
+promises = ""
+sandbox_mode = ""
+unveil = []

@@ -1,0 +1,2 @@
+command = "env"
+promises = "stdio rpath"

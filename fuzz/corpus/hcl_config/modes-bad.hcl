@@ -1,0 +1,5 @@
+command = "x"
+importance = "urgent"
+ipc_mode = "HOST"
+pid_mode = "shared"
+sandbox_mode = "learn"

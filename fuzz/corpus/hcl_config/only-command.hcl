@@ -1,0 +1,1 @@
+command = "/usr/bin/true"

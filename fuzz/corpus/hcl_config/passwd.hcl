@@ -1,0 +1,5 @@
+args = [
+  "/etc/passwd"
+]
+command = "cat"
+promises = "stdio rpath"

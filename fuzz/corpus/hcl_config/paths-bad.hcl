@@ -1,0 +1,2 @@
+pledge_executable = "pledge.com"
+state_dir = "/run/../etc"

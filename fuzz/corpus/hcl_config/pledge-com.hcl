@@ -1,0 +1,1 @@
+pledge_executable = "/opt/bin/pledge-1.8.com"

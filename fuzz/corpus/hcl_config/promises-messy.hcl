@@ -1,0 +1,2 @@
+command = "x"
+promises = "  STDIO,rpath\tinet  inet "

@@ -1,0 +1,2 @@
+command = "x"
+promises = "stdio inett rpath bogus"

@@ -1,0 +1,8 @@
+args = [
+  "aux"
+]
+command = "ps"
+promises = "stdio rpath exec"
+unveil = [
+  "r:/proc"
+]

@@ -1,0 +1,5 @@
+args = [
+  "--port",
+  "$${NOMAD_PORT_http}"
+]
+command = "./run.sh"

@@ -1,0 +1,6 @@
+args = [
+  "infinity"
+]
+command = "sleep"
+importance = "lowest"
+promises = "stdio rpath"

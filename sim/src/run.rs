@@ -70,7 +70,9 @@ struct TaskModel {
     tracked: bool,
     /// Accepted stops of a running task: each promises death by its deadline.
     stops: Vec<StopRec>,
-    /// Deadlines of every stop request ever made: a KillAll before all of them is too early.
+    /// One deadline per stop episode (stops of a task that is not yet stopping start one; a
+    /// stop while stopping only brings its deadline closer): each allows one KillAll, no
+    /// earlier than its deadline.
     stop_deadlines: Vec<Duration>,
     force_destroys: Vec<Duration>,
     kills_seen: usize,
@@ -389,7 +391,11 @@ impl Runner {
         let phase = self.world.driver.task(&task).map(|v| v.phase);
         let before = self.world.backend.calls().len();
         let at = self.world.now;
-        self.model(&task).stop_deadlines.push(at + timeout);
+        let m = self.model(&task);
+        match (phase, m.stop_deadlines.last_mut()) {
+            (Some(PhaseName::Stopping), Some(last)) => *last = (*last).min(at + timeout),
+            _ => m.stop_deadlines.push(at + timeout),
+        }
         let req = self.call(Request::Stop {
             task: task.clone(),
             timeout,
@@ -732,15 +738,18 @@ impl Runner {
             cfg.state_dir = Some("relative/state".to_string());
         }
         let before = self.world.backend.calls().len();
+        let config_before = self.world.driver.plugin_config().cloned();
         let req = self.call(Request::SetConfig(Box::new(cfg)))?;
         let reply = self.reply(req).cloned();
         ensure(self.world.backend.calls().len() == before, || {
             "SetConfig reached the backend".to_string()
         })?;
         if valid {
-            ensure(matches!(&reply, Some(Ok(Reply::Configured(_)))), || {
-                format!("valid SetConfig answered {reply:?}")
-            })
+            let now = self.world.driver.plugin_config().cloned();
+            ensure(
+                matches!(&reply, Some(Ok(Reply::Configured(c))) if Some(&**c) == now.as_ref()),
+                || format!("valid SetConfig answered {reply:?}; the driver holds {now:?}"),
+            )
         } else {
             ensure(
                 matches!(&reply, Some(Err(DriverError::InvalidConfig(e)))
@@ -748,8 +757,9 @@ impl Runner {
                 || format!("invalid SetConfig answered {reply:?}"),
             )?;
             // The last valid config still applies.
-            ensure(self.world.driver.plugin_config().is_some(), || {
-                "an invalid SetConfig unconfigured the plugin".to_string()
+            let now = self.world.driver.plugin_config().cloned();
+            ensure(now == config_before, || {
+                format!("an invalid SetConfig changed the config: {config_before:?} -> {now:?}")
             })
         }
     }
@@ -825,6 +835,11 @@ impl Runner {
     // ---- invariants after every step ----------------------------------------------------------
 
     fn check_all(&mut self) -> Check {
+        // The loop completes every command it runs: nothing may be left in flight.
+        let inflight = self.world.driver.pending_ops();
+        ensure(inflight == 0, || {
+            format!("{inflight} commands still in flight after settle")
+        })?;
         self.check_replies()?;
         self.check_tracking_and_phases()?;
         self.check_orphans()?;
@@ -949,6 +964,16 @@ impl Runner {
     /// what it says about each agrees with the fake kernel.
     fn check_tracking_and_phases(&mut self) -> Check {
         let w = &self.world;
+        let listed: Vec<&TaskId> = w.driver.task_ids().collect();
+        let expected: Vec<&TaskId> = self
+            .tasks
+            .iter()
+            .filter(|(_, m)| m.tracked)
+            .map(|(t, _)| t)
+            .collect();
+        ensure(listed == expected, || {
+            format!("driver lists tasks {listed:?}, the model has {expected:?}")
+        })?;
         for (task, m) in &self.tasks {
             let view: Option<TaskView> = w.driver.task(task);
             ensure(view.is_some() == m.tracked, || {

@@ -323,3 +323,52 @@ fn failed_cleanup_after_a_lost_task_is_retried_by_nomads_destroy() {
         "the lost task's cgroup and state dir were left behind"
     );
 }
+
+#[test]
+fn a_stop_while_the_kill_is_landing_does_not_kill_again() {
+    let mut r = runner();
+    let slow = Step::Start {
+        slot: 0,
+        cfg: GenConfig::Valid(0),
+        script: GenScript {
+            exit_after: None,
+            on_signal: GenResponse::Ignore,
+            children: 0,
+            reap_ms: 100,
+        },
+        reuse: false,
+    };
+    apply(
+        &mut r,
+        &[
+            slow,
+            Step::Stop {
+                slot: 0,
+                timeout_ms: 0,
+                signal: GenSignal::Term,
+            },
+            Step::Advance { ms: 10 },
+            Step::Stop {
+                slot: 0,
+                timeout_ms: 10,
+                signal: GenSignal::Term,
+            },
+            Step::Advance { ms: 50 },
+        ],
+    );
+    assert_eq!(
+        kill_times(&r),
+        vec![Duration::ZERO],
+        "one stop episode, one kill"
+    );
+    apply(&mut r, &[Step::Advance { ms: 100 }]);
+    assert!(!r.world.backend.is_running(&task_id(0, 0)));
+    let stops_answered = r
+        .world
+        .requests
+        .iter()
+        .filter(|(_, s)| matches!(s.body, Request::Stop { .. }))
+        .filter(|(req, _)| matches!(r.world.reply_of(**req), Some(Ok(Reply::Stopped))))
+        .count();
+    assert_eq!(stops_answered, 2);
+}

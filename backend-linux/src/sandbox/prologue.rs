@@ -86,29 +86,56 @@ pub(crate) fn prologue(arch: FilterArch) -> BpfProgram {
     p
 }
 
-/// `nr` (already in the accumulator) equal to any of `nrs` → ALLOW; otherwise fall through.
-/// Emitted in blocks of at most 128 JEQs, each block followed by its own `RET ALLOW`, so every
-/// jump offset fits in the 8-bit `jt` field.
-pub(crate) fn allow_run(nrs: &[u32]) -> BpfProgram {
-    const BLOCK: usize = 128;
-    let mut p = Vec::with_capacity(nrs.len() + 2 * nrs.len().div_ceil(BLOCK));
-    for chunk in nrs.chunks(BLOCK) {
-        let n = chunk.len();
-        for (i, nr) in chunk.iter().enumerate() {
-            // Distance to this block's RET ALLOW: the rest of the block, then the JA.
-            let jt = u8::try_from(n - i).unwrap_or(u8::MAX);
+/// `nr` (already in the accumulator) equal to any of `nrs` (sorted) → ALLOW; otherwise fall
+/// through to the instruction after the tree. A binary search (JGE splits, JEQ leaves of at
+/// most [`LEAF`]), so a syscall that is not in the set — an argument-checked one on its way
+/// to the rule chains — pays about 2·log2(n/8)+8 comparisons, not n.
+pub(crate) fn allow_tree(nrs: &[u32]) -> BpfProgram {
+    if nrs.len() <= LEAF {
+        let mut p = Vec::with_capacity(nrs.len() + 2);
+        for (i, nr) in nrs.iter().enumerate() {
+            // Distance to the RET ALLOW: the rest of the leaf, then the JA.
+            let jt = u8::try_from(nrs.len() - i).unwrap_or(u8::MAX);
             p.push(jump(BPF_JEQ_K, *nr, jt, 0));
         }
-        p.push(stmt(BPF_JMP_JA, 1));
-        p.push(stmt(BPF_RET_K, RET_ALLOW));
+        if !nrs.is_empty() {
+            p.push(stmt(BPF_JMP_JA, 1));
+            p.push(stmt(BPF_RET_K, RET_ALLOW));
+        }
+        return p;
     }
+    let (lo, hi) = nrs.split_at(nrs.len() / 2);
+    let left = allow_tree(lo);
+    let right = allow_tree(hi);
+    let len = |v: &BpfProgram| u32::try_from(v.len()).unwrap_or(u32::MAX);
+    let mut p = Vec::with_capacity(left.len() + right.len() + 3);
+    // acc >= hi[0]: to the JA that leads to the right half; else straight into the left half.
+    p.push(jump(BPF_JGE_K, hi[0], 0, 1));
+    p.push(stmt(BPF_JMP_JA, len(&left) + 1));
+    p.extend(left);
+    p.push(stmt(BPF_JMP_JA, len(&right)));
+    p.extend(right);
     p
 }
+
+/// Largest leaf of [`allow_tree`].
+const LEAF: usize = 8;
 
 /// A classic-BPF interpreter for the instructions seccomp filters built here use, so tests can
 /// run a compiled filter against the core table without a kernel. Returns the action word.
 #[cfg(test)]
 pub(crate) fn interpret(prog: &[sock_filter], nr: u32, arch: u32, args: &[u64; 6]) -> u32 {
+    interpret_counted(prog, nr, arch, args).0
+}
+
+/// [`interpret`], also returning how many instructions ran.
+#[cfg(test)]
+pub(crate) fn interpret_counted(
+    prog: &[sock_filter],
+    nr: u32,
+    arch: u32,
+    args: &[u64; 6],
+) -> (u32, usize) {
     let load = |off: u32| -> u32 {
         match off {
             OFF_NR => nr,
@@ -125,9 +152,10 @@ pub(crate) fn interpret(prog: &[sock_filter], nr: u32, arch: u32, args: &[u64; 6
             _ => panic!("load of unexpected offset {off}"),
         }
     };
-    let (mut pc, mut acc) = (0usize, 0u32);
+    let (mut pc, mut acc, mut steps) = (0usize, 0u32, 0usize);
     loop {
         let i = &prog[pc];
+        steps += 1;
         let jmp = |cond: bool| usize::from(if cond { i.jt } else { i.jf });
         pc += 1;
         match i.code {
@@ -138,7 +166,7 @@ pub(crate) fn interpret(prog: &[sock_filter], nr: u32, arch: u32, args: &[u64; 6
             BPF_JGE_K => pc += jmp(acc >= i.k),
             0x25 => pc += jmp(acc > i.k), // JGT
             BPF_JSET_K => pc += jmp(acc & i.k != 0),
-            BPF_RET_K => return i.k,
+            BPF_RET_K => return (i.k, steps),
             c => panic!("unexpected BPF opcode {c:#x}"),
         }
     }

@@ -4,8 +4,8 @@
 use pledge_backend_fake::{FakeBackend, ProcScript};
 use pledge_core::lifecycle::drive::{settle, Sink};
 use pledge_core::{
-    Backend, Driver, DriverError, Input, RawPluginConfig, RawTaskConfig, Reply, ReqId, Request,
-    TaskEvent, TaskId, TaskSpec,
+    Backend, Driver, DriverError, Input, RawTaskConfig, Reply, ReqId, Request, TaskEvent, TaskId,
+    TaskSpec,
 };
 use std::time::{Duration, Instant};
 
@@ -58,7 +58,7 @@ fn started(max_steps: usize) -> (Result<usize, usize>, Collect, Driver, FakeBack
         t0,
         Input::Request {
             req: ReqId(1),
-            body: Request::SetConfig(Box::new(RawPluginConfig::default())),
+            body: Request::SetConfig(Box::default()),
         },
     );
     assert_eq!(settle(&mut d, &mut b, &mut || t0, &mut sink, 100), Ok(1));
@@ -190,7 +190,7 @@ fn a_forced_destroy_waiting_for_its_kill_says_being_destroyed() {
     let t0 = Instant::now();
     let mut sink = Collect::default();
     for (req, body) in [
-        (1, Request::SetConfig(Box::new(RawPluginConfig::default()))),
+        (1, Request::SetConfig(Box::default())),
         (2, start_request()),
         (
             3,
@@ -283,7 +283,7 @@ fn commands_are_in_flight_until_settle_completes_them() {
         t0,
         Input::Request {
             req: ReqId(1),
-            body: Request::SetConfig(Box::new(RawPluginConfig::default())),
+            body: Request::SetConfig(Box::default()),
         },
     );
     d.handle(

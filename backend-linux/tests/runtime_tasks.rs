@@ -494,3 +494,35 @@ fn bridge_mode_joins_the_alloc_netns_and_host_pid_mode_shares_the_pid_namespace(
         "host pid namespace {want_pid}: {out}"
     );
 }
+
+#[test]
+fn a_restart_into_the_same_cgroup_kills_what_the_earlier_run_left() {
+    if !privileged("a_restart_into_the_same_cgroup_kills_what_the_earlier_run_left") {
+        return;
+    }
+    let wake = Wake::default();
+    let mut b = backend(&wake);
+    let scratch = Scratch::new();
+    let first = plan(&scratch, &TaskShape::new("restart", "sleep", &["600"]));
+    if let Err(e) = b.launch(&first) {
+        panic!("launch: {}", pledge_core::backend::error_chain(&e));
+    }
+    // Nomad's next attempt has a new id but the same `<alloc>.<task>` cgroup.
+    let mut second = plan(&scratch, &TaskShape::new("restart", "sleep", &["600"]));
+    second.cgroup.v1_path = first.cgroup.v1_path.clone();
+    second.cgroup.v2_path = first.cgroup.v2_path.clone();
+    if let Err(e) = b.launch(&second) {
+        panic!("launch: {}", pledge_core::backend::error_chain(&e));
+    }
+    let r = wait_exit(&mut b, &wake, &first.task, LONG);
+    assert_eq!(r.signal, 9, "the leftover was killed: {r:?}");
+    let pids = b.sample(&second.task).map(|u| u.pids).unwrap_or_default();
+    assert_eq!(pids.len(), 1, "only the new run is in the cgroup: {pids:?}");
+    let _ = b.kill_all(&second.task);
+    let _ = wait_exit(&mut b, &wake, &second.task, LONG);
+    for t in [&first.task, &second.task] {
+        if let Err(e) = b.cleanup(t) {
+            panic!("cleanup: {e}");
+        }
+    }
+}

@@ -50,6 +50,8 @@ struct Tracked {
     /// pidfd of the task's main process while it runs.
     main: Option<OwnedFd>,
     exited: bool,
+    /// Bytes of the complain-mode complaints file already turned into task events.
+    complaints_read: u64,
 }
 
 /// The Linux backend: supervisors, cgroups, namespaces, stats, re-attach.
@@ -161,6 +163,7 @@ impl LinuxBackend {
                 token,
                 main,
                 exited,
+                complaints_read: 0,
             },
         );
         Ok(())
@@ -267,6 +270,12 @@ impl LinuxBackend {
         let t0 = Instant::now();
         cgroup
             .create()
+            .and_then(|()| {
+                if cgroup.populated() {
+                    tracing::warn!(task = %task, "the task's cgroup still holds processes of an earlier run; killing them");
+                }
+                cgroup.evict()
+            })
             .and_then(|()| cgroup.apply(&plan.cgroup))
             .map_err(|source| RuntimeError::Cgroup {
                 task: task.clone(),
@@ -375,6 +384,30 @@ impl LinuxBackend {
             }),
         }
     }
+}
+
+/// Complete lines of `file` after byte `*offset`; advances `*offset` past them.
+fn read_new_lines(file: &Path, offset: &mut u64) -> Vec<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(file) else {
+        return Vec::new();
+    };
+    if f.seek(SeekFrom::Start(*offset)).is_err() {
+        return Vec::new();
+    }
+    let mut buf = Vec::new();
+    if f.take(1 << 20).read_to_end(&mut buf).is_err() {
+        return Vec::new();
+    }
+    let Some(end) = buf.iter().rposition(|b| *b == b'\n') else {
+        return Vec::new();
+    };
+    *offset += end as u64 + 1;
+    String::from_utf8_lossy(&buf[..end])
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn prepare_state_dir(dir: &Path) -> Result<(), RuntimeError> {
@@ -541,6 +574,23 @@ impl Backend for LinuxBackend {
     }
 
     fn drain_observations(&mut self, out: &mut Vec<Observation>) {
+        // Complain mode: each new line the supervisor wrote is one would-be violation.
+        for (task, t) in self.tasks.iter_mut() {
+            if t.state.plan.mode == pledge_core::SandboxMode::Complain {
+                let file = t
+                    .state
+                    .process
+                    .state_dir
+                    .join(crate::learn::complain::COMPLAINTS_FILE);
+                for message in read_new_lines(&file, &mut t.complaints_read) {
+                    tracing::warn!(task = %task, "complain mode: {message}");
+                    out.push(Observation::Note {
+                        task: task.clone(),
+                        message: format!("complain mode: {message}"),
+                    });
+                }
+            }
+        }
         for task in self.watcher.take() {
             let Some(t) = self.tasks.get_mut(&task) else {
                 continue;

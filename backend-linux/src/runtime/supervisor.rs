@@ -7,6 +7,7 @@
 //! survives the plugin. It clones the task child into new namespaces, waits for its exec,
 //! reports on fd 3, reaps the task, and writes `exit.json` atomically before it exits.
 
+use crate::learn::complain;
 use crate::runtime::child;
 use crate::runtime::error::RuntimeError;
 use crate::runtime::procfs;
@@ -123,15 +124,15 @@ fn supervise(dir: &Path, report: &mut Reporter) -> Result<(), RuntimeError> {
     };
     // Counted before the task starts: a cgroup Nomad pre-created may carry earlier kills.
     let baseline = oom_count(spec.oom_file.as_deref());
-    let child_pid = match start_child(&spec) {
-        Ok((pid, sandbox_report)) => {
+    let (child_pid, mut complain) = match start_child(&spec) {
+        Ok((pid, sandbox_report, complain)) => {
             report.send(&LaunchMessage::Started {
                 pid: pid.as_raw().unsigned_abs(),
                 start: procfs::start_time(pid.as_raw().unsigned_abs()).unwrap_or(0),
                 sandbox_report,
             });
             report.close();
-            pid
+            (pid, complain)
         }
         Err((class, message)) => {
             report.send(&LaunchMessage::Failed {
@@ -151,7 +152,12 @@ fn supervise(dir: &Path, report: &mut Reporter) -> Result<(), RuntimeError> {
     drop(spec);
     // SAFETY: malloc_trim only releases free heap memory; no pointers are involved.
     unsafe { libc::malloc_trim(0) };
-    let status = reap(child_pid);
+    let status = match &mut complain {
+        // Complain mode: serve the task's calls until it exits.
+        Some(session) => WaitStatus::from_raw(child_pid, session.wait(child_pid.as_raw()))
+            .unwrap_or(WaitStatus::StillAlive),
+        None => reap(child_pid),
+    };
     let (exit_code, signal) = match status {
         WaitStatus::Exited(_, code) => (code, 0),
         WaitStatus::Signaled(_, sig, _) => (0, sig as i32),
@@ -175,7 +181,10 @@ fn supervise(dir: &Path, report: &mut Reporter) -> Result<(), RuntimeError> {
 }
 
 /// Clones the task child and waits until it has exec'd (or failed to).
-fn start_child(spec: &SupervisorSpec) -> Result<(Pid, String), (FailureClass, String)> {
+#[allow(clippy::type_complexity)]
+fn start_child(
+    spec: &SupervisorSpec,
+) -> Result<(Pid, String, Option<complain::Session>), (FailureClass, String)> {
     use std::os::unix::fs::OpenOptionsExt;
     let retry = |m: String| (FailureClass::Retryable, m);
     let mut joins = Vec::with_capacity(spec.join.len());
@@ -196,6 +205,16 @@ fn start_child(spec: &SupervisorSpec) -> Result<(Pid, String), (FailureClass, St
     };
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| retry(format!("creating the report pipe: {e}")))?;
+    let complain_sock = if spec.plan.mode == pledge_core::SandboxMode::Complain
+        && spec.plan.pledge_executable.is_none()
+    {
+        Some(
+            complain::prepare_socket()
+                .map_err(|e| retry(format!("creating the complain-mode socket: {e}")))?,
+        )
+    } else {
+        None
+    };
     // Orphans of the task (host pid mode) are reparented to us and reaped, not to init.
     let _ = nix::sys::prctl::set_child_subreaper(true);
     let ns = &spec.plan.namespaces;
@@ -240,12 +259,23 @@ fn start_child(spec: &SupervisorSpec) -> Result<(Pid, String), (FailureClass, St
         // SAFETY: SIG_IGN installs no handler code.
         let _ = unsafe { signal(s, SigHandler::SigIgn) };
     }
-    let mut buf = Vec::new();
-    let _ = File::from(rd).take(64 * 1024).read_to_end(&mut buf);
+    let mut session = complain_sock
+        .and_then(|s| complain::Session::accept(s, &spec.plan, pid.as_raw().unsigned_abs()));
+    let buf = match &mut session {
+        // The child's execve waits for us: serve its calls while reading the report.
+        Some(s) => s.read_report(rd),
+        None => {
+            let mut buf = Vec::new();
+            let _ = File::from(rd).take(64 * 1024).read_to_end(&mut buf);
+            buf
+        }
+    };
     let (sandbox_report, failure) = child::parse_report(&buf);
     match failure {
-        None => Ok((pid, sandbox_report)),
+        None => Ok((pid, sandbox_report, session)),
         Some(f) => {
+            // Closing the listener fails the child's pending calls, so it can exit.
+            drop(session);
             let _ = reap(pid);
             Err(f)
         }

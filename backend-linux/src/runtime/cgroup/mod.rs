@@ -249,6 +249,26 @@ impl TaskCgroup {
         }
     }
 
+    /// Kills whatever a previous instance of the task left in this cgroup (the path is
+    /// `<alloc>.<task>`, the same for every restart) and waits until it is empty.
+    pub fn evict(&self) -> Result<(), CgroupError> {
+        let mut delay = std::time::Duration::from_millis(1);
+        for _ in 0..40 {
+            if !self.populated() {
+                return Ok(());
+            }
+            self.kill_all()?;
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(std::time::Duration::from_millis(100));
+        }
+        if self.populated() {
+            return Err(CgroupError::StillPopulated(
+                self.dirs().into_iter().next().unwrap_or_default(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Kills everything, then removes the directories, retrying while the kernel still
     /// reports processes (they take a moment to exit after SIGKILL).
     pub fn destroy(&self) -> Result<(), CgroupError> {

@@ -221,3 +221,29 @@ fn hex(b: &[u8]) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+#[test]
+fn hcl_arithmetic_that_panics_in_hcl_rs_is_an_error_naming_the_field() {
+    // Finding (fuzz target job_file): hcl-primitives 0.1.13 panics on an integer `% 0`, so a
+    // job file with `1 % 0` anywhere the runner evaluates took the runner down.
+    // fuzz/artifacts/job_file/crash-8c4e7b97-minimized is the fuzzer's input.
+    let job = "job \"j\" {\n group \"g\" {\n  task \"t\" {\n   driver = \"pledge\"\n   kill_timeout = 1 % 0\n   config { command = \"true\" }\n  }\n }\n}\n";
+    let e = pledge_grpc::runner::job::Job::parse(job, "j.hcl").expect_err("1 % 0");
+    let shown = e.to_string();
+    assert!(
+        shown.contains("kill_timeout") && shown.contains("cannot be evaluated"),
+        "{shown}"
+    );
+
+    let job = job.replace("kill_timeout = 1 % 0", "").replace(
+        "config { command = \"true\" }",
+        "config {\n    command = \"true\"\n    pids_limit = -9223372036854775808 % -1\n   }",
+    );
+    let parsed = pledge_grpc::runner::job::Job::parse(&job, "j.hcl").expect("parses");
+    let (_, task) = parsed.tasks().next().expect("one task");
+    let e = grpc_targets::task_env()
+        .eval_body(&task.config, "config")
+        .expect_err("overflowing remainder");
+    assert!(e.to_string().starts_with("config:"), "{e}");
+    grpc_targets::job_file(job.as_bytes());
+}

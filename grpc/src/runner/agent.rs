@@ -52,7 +52,7 @@ pub fn parse(text: &str, origin: &str) -> Result<hcl::Body, JobError> {
         [c] => c.body.clone(),
         _ => return Err(invalid("more than one config block".into())),
     };
-    hcl::eval::Evaluate::evaluate(&config, &hcl::eval::Context::new())
+    super::hcl_eval::evaluate(&config, &hcl::eval::Context::new())
         .map_err(|e| invalid(format!("config must be constant: {e}")))
 }
 

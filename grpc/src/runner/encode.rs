@@ -369,7 +369,7 @@ fn literal(text: &str) -> Result<Cty, String> {
         .attributes()
         .next()
         .ok_or_else(|| "empty literal".to_owned())?;
-    let v: hcl::Value = hcl::eval::Evaluate::evaluate(&a.expr, &hcl::eval::Context::new())
+    let v: hcl::Value = super::hcl_eval::evaluate(&a.expr, &hcl::eval::Context::new())
         .map_err(|e| e.to_string())?;
     convert(&v, &CtyType::Any, "literal").map_err(|e| e.reason)
 }

@@ -234,7 +234,7 @@ impl TaskEnv {
 
     /// Interpolates every expression of a body (a task's `config { }`).
     pub fn eval_body(&self, body: &hcl::Body, field: &str) -> Result<hcl::Body, JobError> {
-        hcl::eval::Evaluate::evaluate(body, &self.context()).map_err(|e| JobError::Invalid {
+        super::hcl_eval::evaluate(body, &self.context()).map_err(|e| JobError::Invalid {
             field: field.to_owned(),
             reason: format!("interpolation failed: {e}"),
         })
@@ -242,7 +242,7 @@ impl TaskEnv {
 
     /// Interpolates one expression that must yield a string (numbers and bools are converted).
     pub fn eval_string(&self, expr: &hcl::Expression, field: &str) -> Result<String, JobError> {
-        let v = hcl::eval::Evaluate::evaluate(expr, &self.context()).map_err(|e| {
+        let v = super::hcl_eval::evaluate(expr, &self.context()).map_err(|e| {
             JobError::Invalid {
                 field: field.to_owned(),
                 reason: format!("interpolation failed: {e}"),

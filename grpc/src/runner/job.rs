@@ -403,7 +403,7 @@ fn const_value(body: &hcl::Body, name: &str, at: &str) -> Result<Option<hcl::Val
     let Some(a) = body.attributes().find(|a| a.key.as_str() == name) else {
         return Ok(None);
     };
-    hcl::eval::Evaluate::evaluate(&a.expr, &hcl::eval::Context::new())
+    super::hcl_eval::evaluate(&a.expr, &hcl::eval::Context::new())
         .map(Some)
         .map_err(|e| invalid(&format!("{at} {name}"), &format!("must be a constant: {e}")))
 }

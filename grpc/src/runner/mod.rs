@@ -14,6 +14,7 @@ pub mod allocdir;
 pub mod cgroup;
 pub mod encode;
 pub mod env;
+pub mod hcl_eval;
 pub mod hints;
 pub mod job;
 pub mod logs;

@@ -96,7 +96,7 @@ fn exit_while_no_plugin_runs_is_reported_on_reattach() {
         }
     };
     let exit_file = state.process.state_dir.join("exit.json");
-    for _ in 0..200 {
+    for _ in 0..3000 {
         if exit_file.exists() {
             break;
         }
@@ -136,7 +136,7 @@ fn a_task_whose_supervisor_died_is_lost_and_killed() {
     if let Err(e) = nix::sys::signal::kill(sup, nix::sys::signal::SIGKILL) {
         panic!("kill supervisor: {e}");
     }
-    for _ in 0..200 {
+    for _ in 0..3000 {
         if pledge_backend_linux::runtime::procfs::start_time(p.supervisor_pid)
             != Some(p.supervisor_start)
         {
@@ -151,7 +151,7 @@ fn a_task_whose_supervisor_died_is_lost_and_killed() {
         Ok(other) => panic!("a task without supervisor must not be taken for running: {other:?}"),
     };
     assert_eq!(e.class(), FailureClass::Gone, "{e}");
-    for _ in 0..200 {
+    for _ in 0..3000 {
         if pledge_backend_linux::runtime::procfs::start_time(p.pid) != Some(p.pid_start) {
             break;
         }

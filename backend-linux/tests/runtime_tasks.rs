@@ -258,7 +258,10 @@ fn exit_codes_and_signals_are_reported_exactly() {
         &TaskShape::new(
             "trap",
             "sh",
-            &["-c", "trap 'exit 3' TERM; while :; do sleep 0.05; done"],
+            &[
+                "-c",
+                "trap 'exit 3' TERM; : > local/ready; while :; do sleep 0.05; done",
+            ],
         ),
     );
     for p in [&seven, &sleeper, &trap] {
@@ -288,7 +291,15 @@ fn exit_codes_and_signals_are_reported_exactly() {
     assert_eq!((r.exit_code, r.signal), (0, 9));
 
     // A handler is reached through the pidfd: the trap's own exit code comes back.
-    std::thread::sleep(Duration::from_millis(200)); // let sh install the trap
+    // The script marks its task dir once the trap is installed.
+    let ready = trap.cwd.join("local/ready");
+    for _ in 0..1000 {
+        if ready.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(ready.exists(), "the trap was installed");
     if let Err(e) = b.signal(&trap.task, Signal::TERM) {
         panic!("signal: {e}");
     }

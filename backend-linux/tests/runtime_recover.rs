@@ -206,3 +206,90 @@ fn a_reused_pid_is_never_taken_for_the_task() {
         panic!("cleanup: {e}");
     }
 }
+
+#[test]
+fn sigkill_of_a_plugin_process_leaves_its_tasks_running_and_recoverable() {
+    if !privileged("sigkill_of_a_plugin_process_leaves_its_tasks_running_and_recoverable") {
+        return;
+    }
+    use std::io::{BufRead, Write};
+    let scratch = Scratch::new();
+    let go = scratch.dir.path().join("GO");
+    let script = format!(
+        "while [ ! -e {} ]; do sleep 0.05; done; exit $CODE",
+        go.display()
+    );
+    let mut plugin = match std::process::Command::new(supervisor_exe())
+        .arg("plugin-sim")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => panic!("plugin-sim: {e}"),
+    };
+    let mut codes = std::collections::BTreeMap::new();
+    {
+        let Some(stdin) = plugin.stdin.as_mut() else {
+            panic!("stdin")
+        };
+        for i in 0..20 {
+            let mut shape = TaskShape::new("killed-plugin", "sh", &[]);
+            shape
+                .unveil
+                .push(format!("r:{}", scratch.dir.path().display()));
+            let argv = ["-c", script.as_str()];
+            shape.args = &argv;
+            let mut plan = plan(&scratch, &shape);
+            plan.env.insert("CODE".into(), (30 + i).to_string());
+            codes.insert(plan.task.clone(), 30 + i);
+            let line = serde_json::to_string(&plan).unwrap_or_default();
+            let _ = writeln!(stdin, "{line}");
+        }
+        let _ = writeln!(stdin);
+    }
+    let mut states: Vec<DriverState> = Vec::new();
+    let Some(stdout) = plugin.stdout.take() else {
+        panic!("stdout")
+    };
+    for line in std::io::BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        if line == "ready" {
+            break;
+        }
+        match serde_json::from_str(&line) {
+            Ok(s) => states.push(s),
+            Err(e) => panic!("state line {line:?}: {e}"),
+        }
+    }
+    assert_eq!(states.len(), 20, "the plugin launched all 20");
+    // SIGKILL: no destructor, no cleanup code runs in the plugin.
+    let _ = plugin.kill();
+    let _ = plugin.wait();
+    let wake = Wake::default();
+    let mut fresh = backend(&wake);
+    for s in &states {
+        match fresh.reattach(s) {
+            Ok(Effect::Launched(_)) => {}
+            other => panic!(
+                "{}: expected running after the plugin's death, got {other:?}",
+                s.plan.task
+            ),
+        }
+    }
+    if let Err(e) = std::fs::write(&go, b"go") {
+        panic!("{e}");
+    }
+    for s in &states {
+        let r = wait_exit(&mut fresh, &wake, &s.plan.task, Duration::from_secs(30));
+        assert_eq!(
+            (r.exit_code, r.signal),
+            (codes[&s.plan.task], 0),
+            "{}",
+            s.plan.task
+        );
+        if let Err(e) = fresh.cleanup(&s.plan.task) {
+            panic!("cleanup: {e}");
+        }
+    }
+}

@@ -16,6 +16,7 @@
 //! `main`'s subcommand dispatch).
 
 pub mod cli;
+pub mod complain;
 pub mod cover;
 pub mod observe;
 pub mod paths;

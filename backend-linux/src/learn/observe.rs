@@ -134,7 +134,7 @@ fn stmt(code: u16, k: u32) -> libc::sock_filter {
 }
 
 /// The learn filter: every syscall → USER_NOTIF, except `sendmsg(sock_fd, msg_ptr, ...)`.
-fn learn_filter(
+pub(crate) fn learn_filter(
     arch: FilterArch,
     sendmsg_nr: u32,
     sock_fd: RawFd,
@@ -174,12 +174,73 @@ fn cstring(what: &str, bytes: &[u8]) -> Result<CString, LearnError> {
 /// The message the child sends: one SCM_RIGHTS fd. Boxed so its address is the same in the
 /// child after fork (the filter pins it).
 #[repr(C)]
-struct FdMessage {
+pub(crate) struct FdMessage {
     msg: libc::msghdr,
     iov: libc::iovec,
     byte: u8,
     // CMSG_SPACE(sizeof(int)) = 24 on 64-bit; u64 array for alignment.
     cmsg: [u64; 4],
+}
+
+impl FdMessage {
+    /// A boxed one-fd SCM_RIGHTS message with its pointers set (the fd is filled in later).
+    pub(crate) fn new() -> Box<Self> {
+        // SAFETY: all-zero is a valid msghdr/iovec/array; the pointers are filled in below.
+        let mut fdmsg: Box<FdMessage> = Box::new(unsafe { std::mem::zeroed() });
+        let fm: *mut FdMessage = &mut *fdmsg;
+        // SAFETY: `fm` points at the boxed message; the pointers set here point into the
+        // same box, which moves only as a Box (its heap address is stable).
+        unsafe {
+            (*fm).iov.iov_base = std::ptr::addr_of_mut!((*fm).byte).cast();
+            (*fm).iov.iov_len = 1;
+            (*fm).msg.msg_iov = std::ptr::addr_of_mut!((*fm).iov);
+            (*fm).msg.msg_iovlen = 1;
+            (*fm).msg.msg_control = std::ptr::addr_of_mut!((*fm).cmsg).cast();
+            (*fm).msg.msg_controllen =
+                libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as usize;
+            let c = libc::CMSG_FIRSTHDR(std::ptr::addr_of!((*fm).msg));
+            (*c).cmsg_level = libc::SOL_SOCKET;
+            (*c).cmsg_type = libc::SCM_RIGHTS;
+            (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
+        }
+        fdmsg
+    }
+
+    /// The address the filter pins `sendmsg`'s second argument to.
+    pub(crate) fn msg_ptr(&self) -> u64 {
+        std::ptr::addr_of!(self.msg) as u64
+    }
+
+    /// Installs `fprog` with a new listener and sends the listener over `sock` (the one
+    /// unobserved call), then closes both. Returns false when either step failed.
+    ///
+    /// # Safety
+    /// `fprog` must point at a valid program built with [`learn_filter`] for this message and
+    /// `sock`; the caller must be single-threaded (no other thread may race the filter).
+    pub(crate) unsafe fn install_and_send(
+        &mut self,
+        fprog: &libc::sock_fprog,
+        sock: RawFd,
+    ) -> bool {
+        // SAFETY: per the function contract.
+        unsafe {
+            let listener = libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                fprog as *const libc::sock_fprog,
+            );
+            if listener < 0 {
+                return false;
+            }
+            let c = libc::CMSG_FIRSTHDR(std::ptr::addr_of!(self.msg));
+            std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<RawFd>(), listener as RawFd);
+            let sent = libc::sendmsg(sock, std::ptr::addr_of!(self.msg), 0) == 1;
+            libc::close(listener as RawFd);
+            libc::close(sock);
+            sent
+        }
+    }
 }
 
 /// Runs the program under observation until it and all its descendants are gone.
@@ -232,24 +293,9 @@ pub fn observe(opts: &ObserveOptions, recorder: Recorder) -> Result<Observed, Le
         )
     };
 
-    // SAFETY: all-zero is a valid msghdr/iovec/array; the pointers are filled in below.
-    let mut fdmsg: Box<FdMessage> = Box::new(unsafe { std::mem::zeroed() });
+    let mut fdmsg = FdMessage::new();
     let fm: *mut FdMessage = &mut *fdmsg;
-    // SAFETY: `fm` points at the boxed message, which lives until the end of this function;
-    // the pointers set here point into the same box.
-    unsafe {
-        (*fm).iov.iov_base = std::ptr::addr_of_mut!((*fm).byte).cast();
-        (*fm).iov.iov_len = 1;
-        (*fm).msg.msg_iov = std::ptr::addr_of_mut!((*fm).iov);
-        (*fm).msg.msg_iovlen = 1;
-        (*fm).msg.msg_control = std::ptr::addr_of_mut!((*fm).cmsg).cast();
-        (*fm).msg.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as usize;
-        let c = libc::CMSG_FIRSTHDR(std::ptr::addr_of!((*fm).msg));
-        (*c).cmsg_level = libc::SOL_SOCKET;
-        (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
-    }
-    let msg_ptr = std::ptr::addr_of!(fdmsg.msg) as u64;
+    let msg_ptr = fdmsg.msg_ptr();
     let filter = learn_filter(arch, sendmsg_nr, child_sock.as_raw_fd(), msg_ptr);
     let fprog = libc::sock_fprog {
         len: u16::try_from(filter.len()).unwrap_or(u16::MAX),
@@ -363,30 +409,17 @@ unsafe fn child_exec(
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
             fail(b"nomad-pledge-driver learn: prctl(PR_SET_NO_NEW_PRIVS) failed\n");
         }
-        let listener = libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
-            fprog as *const libc::sock_fprog,
-        );
-        if listener < 0 {
-            fail(b"nomad-pledge-driver learn: seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER) failed\n");
+        // The one unobserved call happens inside (see the module doc). From here on, every
+        // call waits for the parent, which now holds the listener.
+        if !(*fm).install_and_send(fprog, sock) {
+            fail(b"nomad-pledge-driver learn: seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER) or handing over its listener failed\n");
         }
-        let c = libc::CMSG_FIRSTHDR(std::ptr::addr_of!((*fm).msg));
-        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<RawFd>(), listener as RawFd);
-        // The one unobserved call (see the module doc). From here on, every call waits for
-        // the parent, which now holds the listener.
-        if libc::sendmsg(sock, std::ptr::addr_of!((*fm).msg), 0) != 1 {
-            libc::_exit(127);
-        }
-        libc::close(listener as RawFd);
-        libc::close(sock);
         libc::execve(program.as_ptr(), argv.as_ptr(), envp.as_ptr());
         fail(b"nomad-pledge-driver learn: execve failed\n")
     }
 }
 
-fn receive_listener(sock: &OwnedFd) -> Result<OwnedFd, LearnError> {
+pub(crate) fn receive_listener(sock: &OwnedFd) -> Result<OwnedFd, LearnError> {
     let mut byte = 0u8;
     let mut iov = libc::iovec {
         iov_base: std::ptr::addr_of_mut!(byte).cast(),
@@ -423,9 +456,9 @@ fn receive_listener(sock: &OwnedFd) -> Result<OwnedFd, LearnError> {
 }
 
 /// Reads the observed process's memory, valid only while its notification is.
-struct ProcMem<'a> {
-    listener: &'a OwnedFd,
-    id: u64,
+pub(crate) struct ProcMem<'a> {
+    pub(crate) listener: &'a OwnedFd,
+    pub(crate) id: u64,
 }
 
 impl ProcMem<'_> {

@@ -35,6 +35,8 @@ pub struct Prepared {
     limits: Limits,
     landlock: Option<RulesetCreated>,
     filter: CompiledFilter,
+    /// Complain mode: install learn mode's notification filter instead of the allowlist.
+    complain: bool,
 }
 
 impl Prepared {
@@ -254,6 +256,7 @@ pub fn prepare(plan: &SandboxPlan) -> Result<Prepared, SandboxError> {
         limits,
         landlock,
         filter,
+        complain: plan.mode == SandboxMode::Complain,
     })
 }
 
@@ -294,6 +297,7 @@ pub fn enter_and_exec(prepared: Prepared) -> Result<Infallible, SandboxError> {
         limits,
         landlock,
         filter,
+        complain,
         _argv: _keep_argv,
         _envp: _keep_envp,
     } = prepared;
@@ -319,7 +323,17 @@ pub fn enter_and_exec(prepared: Prepared) -> Result<Infallible, SandboxError> {
             });
         }
     }
-    seccompiler::apply_filter(&filter.program).map_err(SandboxError::SeccompLoad)?;
+    if complain {
+        // Complain mode: every call goes to the supervisor, which allows it and reports what
+        // the allowlist would have denied (learn::complain).
+        if !crate::learn::complain::child_install() {
+            return Err(SandboxError::last_os(
+                "installing the complain-mode seccomp notification filter",
+            ));
+        }
+    } else {
+        seccompiler::apply_filter(&filter.program).map_err(SandboxError::SeccompLoad)?;
+    }
     // SAFETY: program, argv and envp are NUL-terminated strings owned by this frame (the
     // CStrings live in `_argv`/`_envp`, dropped only after execve fails), and both pointer
     // arrays end with NULL.

@@ -282,3 +282,43 @@ fn empty_promises_only_exit() {
     // Not even libc's start-up (brk, TLS) is allowed: the program cannot succeed.
     assert_ne!(run(&["-V", "-p", ""], &["getpid"]), End::Exit(0));
 }
+
+/// glibc's resolver under `dns`: what resolves outside the sandbox resolves inside it, and
+/// not without `dns`. (/etc/hosts always; a real name when this host has a resolver.)
+#[test]
+fn dns_resolves_like_outside() {
+    if !require_root() {
+        return;
+    }
+    let getent = "/usr/bin/getent";
+    assert_eq!(
+        run_cmd(&["-p", "stdio dns"], getent, &["hosts", "localhost"]),
+        End::Exit(0)
+    );
+    assert_ne!(
+        run_cmd(&["-p", "stdio"], getent, &["hosts", "localhost"]),
+        End::Exit(0)
+    );
+    let resolvable = ["index.crates.io", "deb.debian.org", "pypi.org"]
+        .into_iter()
+        .find(|n| {
+            std::process::Command::new(getent)
+                .args(["ahosts", n])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    let Some(name) = resolvable else {
+        eprintln!("no name resolves on this host without the sandbox; checked /etc/hosts only");
+        return;
+    };
+    assert_eq!(
+        run_cmd(&["-p", "stdio dns"], getent, &["ahosts", name]),
+        End::Exit(0),
+        "{name}"
+    );
+    assert_ne!(
+        run_cmd(&["-p", "stdio"], getent, &["ahosts", name]),
+        End::Exit(0),
+        "{name}"
+    );
+}

@@ -12,7 +12,8 @@
 //! - stdio's `tkill` is pinned to the process itself like `kill`/`tgkill`;
 //! - proc's `clone` may not create any namespace; proc's `kill` may not target `-1` (and the
 //!   backend adds Landlock's signal scope, so no signal leaves the sandbox);
-//! - dns does not grant `sendmsg`/`recvmsg` (no SCM_RIGHTS fd passing);
+//! - dns does not grant `recvmsg`/`recvmmsg`/`sendmsg`, so no descriptor can be received
+//!   through it (it keeps `sendmmsg`, which glibc's resolver cannot do without);
 //! - socket options are allowed as (level, name) pairs, not as two independent lists;
 //! - pid-taking calls (`prlimit64`, `setpriority`, ...) are limited to the caller itself.
 //!
@@ -667,6 +668,10 @@ const DNS: &[Rule] = &{
         any("bind"),
         any("connect"),
         any("sendto"),
+        // glibc's resolver sends the A and AAAA queries with one sendmmsg and does not fall
+        // back when it fails (measured). Receiving stays recvfrom: no recvmsg/recvmmsg, so no
+        // descriptor can ever come in through dns.
+        any("sendmmsg"),
         any("recvfrom"),
         any("getsockname"),
         any("newfstatat"),
@@ -1206,6 +1211,8 @@ mod tests {
         let s = set(&[Promise::Stdio, Promise::Dns]);
         assert!(!allows(&s, "sendmsg", &args(&[]), CTX));
         assert!(!allows(&s, "recvmsg", &args(&[]), CTX));
+        assert!(!allows(&s, "recvmmsg", &args(&[]), CTX));
+        assert!(allows(&s, "sendmmsg", &args(&[]), CTX), "glibc's resolver needs it");
         assert!(allows(&set(&[Promise::Sendfd]), "sendmsg", &args(&[]), CTX));
     }
 

@@ -1009,6 +1009,25 @@ impl Runner {
                 })?;
             }
             if let Some(state) = w.backend.state_of(task) {
+                // Driver attributes: the main pid, and the backend's sandbox report.
+                let pid = state.process.pid.to_string();
+                ensure(view.attributes.get("pid") == Some(&pid), || {
+                    format!("{task}: attributes {:?} lack pid {pid}", view.attributes)
+                })?;
+                // (Every running task came through a launch or re-attach that reported it.)
+                ensure(
+                    !w.backend.is_running(task)
+                        || view
+                            .attributes
+                            .get("sandbox")
+                            .is_some_and(|s| s.starts_with("fake backend: ")),
+                    || {
+                        format!(
+                            "{task}: attributes {:?} lack the sandbox report",
+                            view.attributes
+                        )
+                    },
+                )?;
                 ensure(view.started_at == Some(state.started_at), || {
                     format!(
                         "{task} started at {:?}, driver reports {:?}",

@@ -1212,7 +1212,10 @@ mod tests {
         assert!(!allows(&s, "sendmsg", &args(&[]), CTX));
         assert!(!allows(&s, "recvmsg", &args(&[]), CTX));
         assert!(!allows(&s, "recvmmsg", &args(&[]), CTX));
-        assert!(allows(&s, "sendmmsg", &args(&[]), CTX), "glibc's resolver needs it");
+        assert!(
+            allows(&s, "sendmmsg", &args(&[]), CTX),
+            "glibc's resolver needs it"
+        );
         assert!(allows(&set(&[Promise::Sendfd]), "sendmsg", &args(&[]), CTX));
     }
 

@@ -37,19 +37,23 @@ static CHILD_SOCK: AtomicI32 = AtomicI32::new(-1);
 pub struct Complainer {
     promises: PromiseSet,
     arch: FilterArch,
+    /// The task's pid as it sees itself (for the table's "self" checks).
     root: u32,
+    /// The same process as notifications name it (the supervisor's pid namespace).
+    root_tid: u32,
     launched: bool,
     seen: BTreeSet<String>,
 }
 
 impl Complainer {
     /// For a task holding `promises` (with the sandbox's implicit ones) whose first process
-    /// is `root`.
-    pub fn new(promises: PromiseSet, root: u32) -> Self {
+    /// is `root` in its own pid namespace and `root_tid` in the supervisor's.
+    pub fn new(promises: PromiseSet, root: u32, root_tid: u32) -> Self {
         Self {
             promises,
             arch: FilterArch::native(),
             root,
+            root_tid,
             launched: false,
             seen: BTreeSet::new(),
         }
@@ -88,7 +92,7 @@ impl Complainer {
                 )),
             );
         };
-        if name == "execve" && !self.launched && tid == self.root {
+        if name == "execve" && !self.launched && tid == self.root_tid {
             self.launched = true; // the launcher's own execve (pinned in the real filter)
             return (Reply::Continue, None);
         }
@@ -359,9 +363,19 @@ impl Session {
         let promises = crate::sandbox::prepare(plan)
             .map(|p| p.report().promises.clone())
             .unwrap_or_else(|_| plan.promises.clone());
+        // "Self" in the table means the pid the task sees for itself (the enforcing filter is
+        // compiled in the task's pid namespace): the innermost NSpid.
+        let own = std::fs::read_to_string(format!("/proc/{child}/status"))
+            .ok()
+            .and_then(|st| {
+                st.lines()
+                    .find_map(|l| l.strip_prefix("NSpid:"))
+                    .and_then(|v| v.split_whitespace().last().and_then(|p| p.parse().ok()))
+            })
+            .unwrap_or(child);
         Some(Self {
             listener,
-            complainer: Complainer::new(promises, child),
+            complainer: Complainer::new(promises, own, child),
             sink: Sink::open(&plan.state_dir),
         })
     }
@@ -389,7 +403,7 @@ mod tests {
     #[test]
     fn each_violation_once_with_the_promise_it_needs() {
         let set: PromiseSet = [Promise::Stdio, Promise::Rpath].into_iter().collect();
-        let mut c = Complainer::new(set, 10);
+        let mut c = Complainer::new(set, 10, 10);
         let aa = FilterArch::native().audit_arch();
         assert_eq!(
             c.on_call(10, nr("read"), aa, [0; 6]),

@@ -312,13 +312,18 @@ pub fn serve_until_eof(
 }
 
 /// Serves notifications until `child` exits; returns its wait status (as `waitpid` wrote
-/// it). Other children (orphans reparented to the subreaper) are reaped on the way.
+/// it). Other children (orphans reparented to the subreaper) are reaped on the way. Sleeps in
+/// poll on the listener and a pidfd of the child, waking at least once a second for orphans.
 pub fn serve_until_exit(
     listener: &OwnedFd,
     child: libc::pid_t,
     c: &mut Complainer,
     sink: &mut Sink,
 ) -> i32 {
+    // SAFETY: pidfd_open takes no pointers; a failure (-1) just means we poll with a timeout.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child, 0) } as RawFd;
+    // SAFETY: the fd was just created (when >= 0) and nobody else owns it.
+    let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
     loop {
         let mut status = 0;
         // SAFETY: waitpid with WNOHANG into our int.
@@ -332,14 +337,22 @@ pub fn serve_until_exit(
         if r > 0 {
             continue;
         }
-        let mut fd = libc::pollfd {
-            fd: listener.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: poll on one pollfd we own; the timeout bounds how late an exit is noticed.
-        let n = unsafe { libc::poll(&mut fd, 1, 50) };
-        if n > 0 && fd.revents & libc::POLLIN != 0 {
+        let mut fds = [
+            libc::pollfd {
+                fd: listener.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: pidfd.as_ref().map_or(-1, |p| p.as_raw_fd()),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let timeout = if pidfd.is_some() { 1000 } else { 50 };
+        // SAFETY: poll on two pollfds we own (a negative fd is ignored by poll).
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
+        if n > 0 && fds[0].revents & libc::POLLIN != 0 {
             serve_one(listener, c, sink);
         }
     }

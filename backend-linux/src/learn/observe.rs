@@ -367,7 +367,14 @@ pub fn observe(opts: &ObserveOptions, recorder: Recorder) -> Result<Observed, Le
         stopped: false,
         notifications: 0,
     };
-    run.run(&mut recorder)?;
+    if let Err(e) = run.run(&mut recorder) {
+        // Never leave the program behind, blocked on a listener nobody reads.
+        signal_tree(pid, libc::SIGKILL);
+        while run.reap() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        return Err(e);
+    }
     Ok(Observed {
         recorder,
         exit: run.exit.unwrap_or(ProgramExit::Code(0)),

@@ -218,7 +218,11 @@ impl World {
             handles: BTreeMap::new(),
             generation: 0,
             trace: Vec::new(),
-            plugin_config: RawPluginConfig::default(),
+            // Not the defaults, so a driver that ignored SetConfig would show.
+            plugin_config: RawPluginConfig {
+                state_dir: Some("/run/pledge-sim".to_string()),
+                ..RawPluginConfig::default()
+            },
             next_req: 0,
         };
         w.configure()?;

@@ -299,3 +299,34 @@ fn commands_are_in_flight_until_settle_completes_them() {
     assert!(d.plugin_config().is_some());
     assert_eq!(d.task_ids().collect::<Vec<_>>(), vec![&task()]);
 }
+
+#[test]
+fn stop_events_say_the_grace_period_readably() {
+    let (_, _, mut d, mut b) = started(100);
+    assert!(b.set_ignores_signals(&task(), true));
+    let t0 = Instant::now();
+    let mut sink = Collect::default();
+    for (req, ms) in [(20u64, 5000u64), (21, 1500), (22, 1000), (23, 250)] {
+        d.handle(
+            t0,
+            Input::Request {
+                req: ReqId(req),
+                body: Request::Stop {
+                    task: task(),
+                    timeout: Duration::from_millis(ms),
+                    signal: "SIGINT".into(),
+                },
+            },
+        );
+        let _ = settle(&mut d, &mut b, &mut || t0, &mut sink, 100);
+    }
+    let after: Vec<String> = sink
+        .events
+        .iter()
+        .map(|e| {
+            e.trim_start_matches("sent SIGINT; killing all task processes after ")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(after, ["5s", "1.500s", "1s", "250ms"]);
+}

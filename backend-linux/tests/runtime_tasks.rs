@@ -542,3 +542,53 @@ fn a_restart_into_the_same_cgroup_kills_what_the_earlier_run_left() {
         }
     }
 }
+
+#[test]
+fn external_mode_execs_pledge_com_with_the_rendered_command_line() {
+    if !privileged("external_mode_execs_pledge_com_with_the_rendered_command_line") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let wake = Wake::default();
+    let mut b = backend(&wake);
+    let scratch = Scratch::new();
+    // A stand-in pledge.com that records its argv and cwd.
+    let fake = scratch.dir.path().join("pledge-1.8.com");
+    let record = scratch.dir.path().join("argv.txt");
+    let body = format!(
+        "#!/bin/sh\necho \"$(id -u)|$PWD|$*\" > {}\nexit 4\n",
+        record.display()
+    );
+    // The stand-in runs as the task's user (nobody): let it reach its files.
+    let _ = std::fs::set_permissions(scratch.dir.path(), std::fs::Permissions::from_mode(0o777));
+    if let Err(e) = std::fs::write(&fake, body) {
+        panic!("{e}");
+    }
+    let _ = std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755));
+    let mut plan = plan(&scratch, &TaskShape::new("external", "echo", &["hi"]));
+    plan.pledge_executable = Some(fake.clone());
+    plan.user = Some("nobody".into());
+    let nobody = nix::unistd::User::from_name("nobody")
+        .ok()
+        .flatten()
+        .map(|u| u.uid.as_raw());
+    let l = match b.launch(&plan) {
+        Ok(l) => l,
+        Err(e) => panic!("launch: {}", pledge_core::backend::error_chain(&e)),
+    };
+    assert!(
+        l.sandbox_report.contains("external"),
+        "{}",
+        l.sandbox_report
+    );
+    let r = wait_exit(&mut b, &wake, &plan.task, LONG);
+    assert_eq!(r.exit_code, 4);
+    let got = read(&record);
+    let want_argv = pledge_backend_linux::sandbox::external_argv(&plan)[1..].join(" ");
+    let uid = nobody.map_or("?".to_string(), |u| u.to_string());
+    assert_eq!(got, format!("{uid}|{}|{want_argv}", plan.cwd.display()));
+    assert!(got.ends_with("-- echo hi"), "{got}");
+    if let Err(e) = b.cleanup(&plan.task) {
+        panic!("cleanup: {e}");
+    }
+}

@@ -368,6 +368,13 @@ fn exec_external(
         .collect::<Result<Vec<_>, _>>()?;
     let cprog = c(&program, "pledge_executable")?;
     let _ = nix::unistd::chdir(&plan.cwd);
+    // pledge.com runs as the task's user, as the original's `unshare --setuid` chain did.
+    let creds = crate::sandbox::resolve_credentials(
+        plan.user.as_deref(),
+        plan.group.as_deref(),
+        plan.net_bind_service,
+    )?;
+    crate::sandbox::apply_credentials(&creds)?;
     pipe.report(&format!("external pledge: {program}"));
     let source = match nix::unistd::execve(&cprog, &cargv, &cenv) {
         Ok(never) => match never {},

@@ -592,3 +592,30 @@ fn external_mode_execs_pledge_com_with_the_rendered_command_line() {
         panic!("cleanup: {e}");
     }
 }
+
+#[test]
+fn the_task_starts_with_default_signal_dispositions() {
+    if !privileged("the_task_starts_with_default_signal_dispositions") {
+        return;
+    }
+    let wake = Wake::default();
+    let mut b = backend(&wake);
+    let scratch = Scratch::new();
+    let fifo = Fifo::new(scratch.dir.path(), "sigs");
+    let mut shape = TaskShape::new("sigs", "sh", &["-c", "grep SigIgn /proc/self/status"]);
+    shape.stdout = Some(fifo.path.clone());
+    let plan = plan(&scratch, &shape);
+    if let Err(e) = b.launch(&plan) {
+        panic!("launch: {}", pledge_core::backend::error_chain(&e));
+    }
+    let r = wait_exit(&mut b, &wake, &plan.task, LONG);
+    let out = fifo.finish();
+    assert_eq!(r.exit_code, 0, "{out}");
+    // grep is exec'd by sh, which ignores nothing itself: the mask must be all zero (the
+    // supervisor's chain ignored SIGPIPE and glibc's internal signals 32 and 33).
+    assert!(
+        out.trim().ends_with("0000000000000000"),
+        "no signal ignored: {out}"
+    );
+    let _ = b.cleanup(&plan.task);
+}

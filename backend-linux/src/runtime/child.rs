@@ -209,6 +209,7 @@ fn setup_and_exec(
     pipe: &mut ReportPipe,
 ) -> Result<Infallible, ChildError> {
     join_cgroup(spec, joins)?;
+    reset_signal_dispositions();
     let ns = &spec.plan.namespaces;
     nix::unistd::setsid().map_err(|source| ChildError::Namespace {
         step: "setsid",
@@ -268,6 +269,31 @@ fn setup_and_exec(
         }
     }
     exec_program(spec, pipe)
+}
+
+/// Every signal back to SIG_DFL: ignored dispositions survive execve, and the supervisor's
+/// chain ignores some (Rust's runtime ignores SIGPIPE; glibc's posix_spawn leaves its internal
+/// signals 32 and 33 ignored in the spawned process). The raw syscall reaches 32 and 33, which
+/// glibc's sigaction refuses to touch.
+pub fn reset_signal_dispositions() {
+    // struct kernel_sigaction { handler, flags, restorer, mask }: all zero = SIG_DFL.
+    let dfl = [0u64; 4];
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: rt_sigaction reads one kernel_sigaction from a valid pointer; the old action
+        // is not requested; 8 is the kernel's sigset size.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                dfl.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            );
+        }
+    }
 }
 
 /// Writes `0` (= "this process") into every cgroup.procs: the child joins before it runs any

@@ -353,6 +353,7 @@ fn exec_child(spec: &ExecSpec, joins: &[std::fs::File]) -> ! {
             f.write_all(b"0")
                 .map_err(|e| format!("joining cgroup via {}: {e}", p.display()))?;
         }
+        crate::runtime::child::reset_signal_dispositions();
         nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
         if spec.tty {
             // SAFETY: TIOCSCTTY with arg 0 on our stdin (the pty slave) takes no pointer.

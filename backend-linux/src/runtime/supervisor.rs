@@ -32,6 +32,10 @@ pub fn main(args: &[OsString]) -> i32 {
         eprintln!("usage: nomad-pledge-driver supervise <state_dir>  (started by the plugin)");
         return 2;
     };
+    // A plugin that dies mid-launch must cost an EPIPE, not the supervisor (the task child
+    // restores the default before exec: ignored signals survive execve).
+    // SAFETY: SIG_IGN installs no handler code.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) };
     let mut report = Reporter::take_fd3();
     // SAFETY: the supervise subcommand runs before any thread is started (main dispatches
     // subcommands first), so fork in a single-threaded process is sound.

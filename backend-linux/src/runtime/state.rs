@@ -72,6 +72,9 @@ pub struct ExitRecord {
     pub oom_killed: bool,
     /// When the supervisor reaped the task.
     pub at: SystemTime,
+    /// Set when the supervisor could not learn how the task ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub err: Option<String>,
 }
 
 impl ExitRecord {
@@ -81,7 +84,7 @@ impl ExitRecord {
             exit_code: self.exit_code,
             signal: self.signal,
             oom_killed: self.oom_killed,
-            err: None,
+            err: self.err.clone(),
         }
     }
 }
@@ -134,6 +137,7 @@ mod tests {
             signal: 0,
             oom_killed: true,
             at: SystemTime::UNIX_EPOCH,
+            err: None,
         };
         write_atomic(dir.path(), EXIT_FILE, &serde_json::to_vec(&rec)?)?;
         assert_eq!(read_exit(dir.path())?, Some(rec));

@@ -162,16 +162,21 @@ fn supervise(dir: &Path, report: &mut Reporter) -> Result<(), RuntimeError> {
             .unwrap_or(WaitStatus::StillAlive),
         None => reap(child_pid),
     };
-    let (exit_code, signal) = match status {
-        WaitStatus::Exited(_, code) => (code, 0),
-        WaitStatus::Signaled(_, sig, _) => (0, sig as i32),
-        _ => (0, 0),
+    let (exit_code, signal, err) = match status {
+        WaitStatus::Exited(_, code) => (code, 0, None),
+        WaitStatus::Signaled(_, sig, _) => (0, sig as i32, None),
+        other => (
+            0,
+            0,
+            Some(format!("the supervisor lost track of the task: {other:?}")),
+        ),
     };
     let record = ExitRecord {
         exit_code,
         signal,
         oom_killed: oom_count(oom_file.as_deref()) > baseline,
         at: SystemTime::now(),
+        err,
     };
     let bytes = serde_json::to_vec(&record).map_err(|source| RuntimeError::StateCorrupt {
         path: dir.join(state::EXIT_FILE),

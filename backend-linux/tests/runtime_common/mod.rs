@@ -84,21 +84,40 @@ pub fn backend(wake: &Wake) -> LinuxBackend {
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
-/// A scratch area: alloc dirs and the plugin state dir, removed on drop.
+/// A scratch area: alloc dirs and the plugin state dir, removed on drop. It also remembers the
+/// cgroup of every plan made with it and destroys those on drop (kill + rmdir; a no-op for
+/// those already cleaned up), so a failing test leaves no process or cgroup behind.
 pub struct Scratch {
     pub dir: tempfile::TempDir,
+    cgroups: Mutex<Vec<pledge_core::CgroupPlan>>,
 }
 
 impl Scratch {
     pub fn new() -> Self {
         match tempfile::Builder::new().prefix("pledge-rt-").tempdir() {
-            Ok(dir) => Self { dir },
+            Ok(dir) => Self {
+                dir,
+                cgroups: Mutex::new(Vec::new()),
+            },
             Err(e) => panic!("tempdir: {e}"),
         }
     }
 
     pub fn state_root(&self) -> PathBuf {
         self.dir.path().join("state")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let roots = pledge_backend_linux::runtime::cgroup::CgroupRoots::detect();
+        let plans = std::mem::take(&mut *self.cgroups.lock().unwrap_or_else(|e| e.into_inner()));
+        for p in plans {
+            if let Ok(cg) = pledge_backend_linux::runtime::cgroup::TaskCgroup::for_plan(&roots, &p)
+            {
+                let _ = cg.destroy();
+            }
+        }
     }
 }
 
@@ -200,6 +219,11 @@ pub fn plan(scratch: &Scratch, shape: &TaskShape<'_>) -> SandboxPlan {
         plan.cgroup
             .v2_path
             .replacen("nomad.slice/", &format!("{TEST_PARENT_V2}/"), 1);
+    scratch
+        .cgroups
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(plan.cgroup.clone());
     plan
 }
 

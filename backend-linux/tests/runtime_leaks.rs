@@ -122,7 +122,8 @@ fn thousand_start_stop_cycles_leave_nothing_behind() {
             .unwrap_or(0)
     };
     println!(
-        "runtime figures: {cycles} cycles; launch p50 {} us, p99 {} us; supervisor USS {} KiB, of it anonymous {} KiB (the rest: its executable's pages, shared with the plugin in production)",
+        "runtime figures: {cycles} cycles; launch min {} us, p50 {} us, p99 {} us; supervisor USS {} KiB, of it anonymous {} KiB (the rest: its executable's pages, shared with the plugin in production)",
+        pct(0),
         pct(50),
         pct(99),
         uss_seen.map_or("?".to_string(), |b| (b.0 / 1024).to_string()),

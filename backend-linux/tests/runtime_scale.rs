@@ -70,8 +70,9 @@ fn two_hundred_tasks_run_stop_and_clean_up() {
             .unwrap_or(0)
     };
     println!(
-        "runtime scale: {n} tasks; launch p50 {} us, p99 {} us (sequential, with up to {n} running); \
+        "runtime scale: {n} tasks; launch min {} us, p50 {} us, p99 {} us (sequential, with up to {n} running); \
          test-process RSS {rss_before} -> {rss_running} KiB; supervisors' anonymous memory {} KiB in total ({} KiB each)",
+        pct(0),
         pct(50),
         pct(99),
         anon / 1024,

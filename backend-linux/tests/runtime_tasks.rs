@@ -229,12 +229,17 @@ fn task_is_in_its_cgroup_and_sees_only_its_pid_namespace() {
             Some((it.next()?.parse().ok()?, it.next()?.to_string()))
         })
         .collect();
+    // Our init is pid 1 (it forwards signals; a program as pid 1 would never get SIGTERM).
     assert!(
-        procs.contains(&(1, "sh".to_string())),
-        "sh is pid 1 of its namespace: {procs:?}"
+        procs.contains(&(1, "pledge-init".to_string())),
+        "the driver's init is pid 1 of its namespace: {procs:?}"
     );
     assert!(
-        procs.len() <= 2 && procs.iter().all(|(p, _)| *p <= 3),
+        procs.contains(&(2, "sh".to_string())),
+        "sh is pid 2 of its namespace: {procs:?}"
+    );
+    assert!(
+        procs.len() <= 3 && procs.iter().all(|(p, _)| *p <= 4),
         "only the task's own processes: {procs:?}"
     );
     if let Err(e) = b.cleanup(&plan.task) {
@@ -279,16 +284,13 @@ fn exit_codes_and_signals_are_reported_exactly() {
         (7, 0, false, None)
     );
 
-    // sleep is pid 1 of its namespace and has no handler: SIGTERM does not reach it, which is
-    // why stop ends with kill_all.
+    // sleep has no handler, but it is pid 2 under the driver's init, which forwards SIGTERM:
+    // it dies by the signal, and the program's signal (not the init's exit) is reported.
     if let Err(e) = b.signal(&sleeper.task, Signal::TERM) {
         panic!("signal: {e}");
     }
-    if let Err(e) = b.kill_all(&sleeper.task) {
-        panic!("kill_all: {e}");
-    }
     let r = wait_exit(&mut b, &wake, &sleeper.task, LONG);
-    assert_eq!((r.exit_code, r.signal), (0, 9));
+    assert_eq!((r.exit_code, r.signal), (0, 15));
 
     // A handler is reached through the pidfd: the trap's own exit code comes back.
     // The script marks its task dir once the trap is installed.
@@ -527,13 +529,16 @@ fn a_restart_into_the_same_cgroup_kills_what_the_earlier_run_left() {
     let mut second = plan(&scratch, &TaskShape::new("restart", "sleep", &["600"]));
     second.cgroup.v1_path = first.cgroup.v1_path.clone();
     second.cgroup.v2_path = first.cgroup.v2_path.clone();
-    if let Err(e) = b.launch(&second) {
-        panic!("launch: {}", pledge_core::backend::error_chain(&e));
-    }
+    let second_main = match b.launch(&second) {
+        Ok(l) => l.state.process.pid,
+        Err(e) => panic!("launch: {}", pledge_core::backend::error_chain(&e)),
+    };
     let r = wait_exit(&mut b, &wake, &first.task, LONG);
     assert_eq!(r.signal, 9, "the leftover was killed: {r:?}");
     let pids = b.sample(&second.task).map(|u| u.pids).unwrap_or_default();
-    assert_eq!(pids.len(), 1, "only the new run is in the cgroup: {pids:?}");
+    // The new run's init (its main pid) and its program, nothing of the first run.
+    assert_eq!(pids.len(), 2, "only the new run is in the cgroup: {pids:?}");
+    assert!(pids.contains(&second_main), "{second_main} in {pids:?}");
     let _ = b.kill_all(&second.task);
     let _ = wait_exit(&mut b, &wake, &second.task, LONG);
     for t in [&first.task, &second.task] {

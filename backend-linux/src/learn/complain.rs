@@ -367,10 +367,16 @@ pub struct Session {
 
 impl Session {
     /// After cloning the task child: waits for its listener. `None` when the child failed
-    /// before handing it over (its launch report then says why).
-    pub fn accept(sock: OwnedFd, plan: &pledge_core::SandboxPlan, child: u32) -> Option<Self> {
+    /// before handing it over (its launch report then says why). `program` names the task's
+    /// program by host pid; it is asked once the listener arrived (the program exists then).
+    pub fn accept(
+        sock: OwnedFd,
+        plan: &pledge_core::SandboxPlan,
+        program: impl FnOnce() -> u32,
+    ) -> Option<Self> {
         close_child_end();
         let listener = receive(&sock)?;
+        let child = program();
         // The promises the task really holds: its own plus what the sandbox adds for the
         // program (prepare is pure lookups; Landlock is off in complain mode).
         let promises = crate::sandbox::prepare(plan)

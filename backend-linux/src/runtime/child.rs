@@ -5,6 +5,8 @@
 //! /proc mounted for the new pid namespace, the log FIFOs opened, priority set, and finally
 //! the sandbox applied and the program exec'd. Every failure is reported to the supervisor over
 //! a close-on-exec pipe (so EOF without a message means exec succeeded) and the child exits 127.
+//! In a private pid namespace the child first forks: it stays behind as the namespace's init
+//! ([`crate::runtime::init`]) and the program continues from the fork as pid 2.
 
 use crate::runtime::state::SupervisorSpec;
 use pledge_core::FailureClass;
@@ -190,9 +192,17 @@ pub fn parse_report(bytes: &[u8]) -> (String, Option<(FailureClass, String)>) {
 }
 
 /// Runs in the freshly cloned task child; never returns.
-pub fn run(spec: &SupervisorSpec, joins: &[File], netns: Option<&File>, pipe: OwnedFd) -> ! {
+///
+/// `init_status` is the write end of the init's status pipe (private pid mode only).
+pub fn run(
+    spec: &SupervisorSpec,
+    joins: &[File],
+    netns: Option<&File>,
+    pipe: OwnedFd,
+    init_status: Option<OwnedFd>,
+) -> ! {
     let mut pipe = ReportPipe::new(pipe);
-    let err = match setup_and_exec(spec, joins, netns, &mut pipe) {
+    let err = match setup_and_exec(spec, joins, netns, &mut pipe, init_status) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -207,6 +217,7 @@ fn setup_and_exec(
     joins: &[File],
     netns: Option<&File>,
     pipe: &mut ReportPipe,
+    init_status: Option<OwnedFd>,
 ) -> Result<Infallible, ChildError> {
     join_cgroup(spec, joins)?;
     reset_signal_dispositions();
@@ -257,7 +268,7 @@ fn setup_and_exec(
             })?;
         }
     }
-    setup_stdio(&spec.plan.stdout, &spec.plan.stderr)?;
+    // Before the fork: the init and the program share the task's priority.
     if spec.setpriority {
         // SAFETY: setpriority takes plain integers.
         let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, spec.plan.cgroup.nice) };
@@ -268,6 +279,21 @@ fn setup_and_exec(
             });
         }
     }
+    if let Some(status) = init_status {
+        // From here on this process is the namespace's init; the program continues as pid 2
+        // (the mounts above are shared: one mount namespace, one /proc).
+        crate::runtime::init::fork_program(status).map_err(|source| ChildError::Namespace {
+            step: "forking the program from the pid namespace's init",
+            source,
+        })?;
+        // The program leads its own session and process group, as in host pid mode, so a
+        // kill(0, ..) of its own does not reach the init.
+        nix::unistd::setsid().map_err(|source| ChildError::Namespace {
+            step: "setsid (program)",
+            source,
+        })?;
+    }
+    setup_stdio(&spec.plan.stdout, &spec.plan.stderr)?;
     exec_program(spec, pipe)
 }
 

@@ -17,6 +17,7 @@ pub mod cgroup;
 pub mod child;
 pub mod error;
 pub mod exec;
+pub mod init;
 pub mod probe;
 pub mod procfs;
 pub mod state;

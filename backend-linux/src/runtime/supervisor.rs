@@ -128,15 +128,15 @@ fn supervise(dir: &Path, report: &mut Reporter) -> Result<(), RuntimeError> {
     };
     // Counted before the task starts: a cgroup Nomad pre-created may carry earlier kills.
     let baseline = oom_count(spec.oom_file.as_deref());
-    let (child_pid, mut complain) = match start_child(&spec) {
-        Ok((pid, sandbox_report, complain)) => {
+    let (child_pid, mut complain, init_status) = match start_child(&spec) {
+        Ok((pid, sandbox_report, complain, init_status)) => {
             report.send(&LaunchMessage::Started {
                 pid: pid.as_raw().unsigned_abs(),
                 start: procfs::start_time(pid.as_raw().unsigned_abs()).unwrap_or(0),
                 sandbox_report,
             });
             report.close();
-            (pid, complain)
+            (pid, complain, init_status)
         }
         Err((class, message)) => {
             report.send(&LaunchMessage::Failed {
@@ -161,6 +161,15 @@ fn supervise(dir: &Path, report: &mut Reporter) -> Result<(), RuntimeError> {
         Some(session) => WaitStatus::from_raw(child_pid, session.wait(child_pid.as_raw()))
             .unwrap_or(WaitStatus::StillAlive),
         None => reap(child_pid),
+    };
+    // Private pid mode: `child_pid` is the namespace's init; the program's own status is what
+    // it left in the pipe. Without one the init itself was killed (kill_all's SIGKILL).
+    let status = match init_status
+        .as_ref()
+        .and_then(crate::runtime::init::read_status)
+    {
+        Some(raw) => WaitStatus::from_raw(child_pid, raw).unwrap_or(status),
+        None => status,
     };
     let (exit_code, signal, err) = match status {
         WaitStatus::Exited(_, code) => (code, 0, None),
@@ -189,11 +198,12 @@ fn supervise(dir: &Path, report: &mut Reporter) -> Result<(), RuntimeError> {
     })
 }
 
-/// Clones the task child and waits until it has exec'd (or failed to).
+/// Clones the task child and waits until it has exec'd (or failed to). Also returns the read
+/// end of the init's status pipe in private pid mode.
 #[allow(clippy::type_complexity)]
 fn start_child(
     spec: &SupervisorSpec,
-) -> Result<(Pid, String, Option<complain::Session>), (FailureClass, String)> {
+) -> Result<(Pid, String, Option<complain::Session>, Option<OwnedFd>), (FailureClass, String)> {
     use std::os::unix::fs::OpenOptionsExt;
     let retry = |m: String| (FailureClass::Retryable, m);
     let mut joins = Vec::with_capacity(spec.join.len());
@@ -214,6 +224,15 @@ fn start_child(
     };
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| retry(format!("creating the report pipe: {e}")))?;
+    // Non-blocking: the supervisor reads it once, after the init is reaped.
+    let (init_rd, init_wr) = if spec.plan.namespaces.pid {
+        let (r, w) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+                .map_err(|e| retry(format!("creating the init's status pipe: {e}")))?;
+        (Some(r), Some(w))
+    } else {
+        (None, None)
+    };
     let complain_sock = if spec.plan.mode == pledge_core::SandboxMode::Complain
         && spec.plan.pledge_executable.is_none()
     {
@@ -246,7 +265,8 @@ fn start_child(
         Ok(Some(pid)) => pid,
         Ok(None) => {
             drop(rd);
-            child::run(spec, &joins, netns.as_ref(), wr)
+            drop(init_rd);
+            child::run(spec, &joins, netns.as_ref(), wr, init_wr)
         }
         Err(e) => {
             return Err(retry(format!(
@@ -255,6 +275,7 @@ fn start_child(
         }
     };
     drop(wr);
+    drop(init_wr);
     drop(joins);
     drop(netns);
     // Stray terminal or group signals must not cost us the exit status.
@@ -268,8 +289,15 @@ fn start_child(
         // SAFETY: SIG_IGN installs no handler code.
         let _ = unsafe { signal(s, SigHandler::SigIgn) };
     }
-    let mut session = complain_sock
-        .and_then(|s| complain::Session::accept(s, &spec.plan, pid.as_raw().unsigned_abs()));
+    let mut session = complain_sock.and_then(|s| {
+        // Complain mode names the program itself, which is the init's child in private pid mode.
+        let init = pid.as_raw().unsigned_abs();
+        let private = init_rd.is_some();
+        complain::Session::accept(s, &spec.plan, || match private {
+            true => crate::runtime::init::program_host_pid(init).unwrap_or(init),
+            false => init,
+        })
+    });
     let buf = match &mut session {
         // The child's execve waits for us: serve its calls while reading the report.
         Some(s) => s.read_report(rd),
@@ -281,7 +309,7 @@ fn start_child(
     };
     let (sandbox_report, failure) = child::parse_report(&buf);
     match failure {
-        None => Ok((pid, sandbox_report, session)),
+        None => Ok((pid, sandbox_report, session, init_rd)),
         Some(f) => {
             // Closing the listener fails the child's pending calls, so it can exit.
             drop(session);

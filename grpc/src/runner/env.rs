@@ -242,12 +242,11 @@ impl TaskEnv {
 
     /// Interpolates one expression that must yield a string (numbers and bools are converted).
     pub fn eval_string(&self, expr: &hcl::Expression, field: &str) -> Result<String, JobError> {
-        let v = super::hcl_eval::evaluate(expr, &self.context()).map_err(|e| {
-            JobError::Invalid {
+        let v =
+            super::hcl_eval::evaluate(expr, &self.context()).map_err(|e| JobError::Invalid {
                 field: field.to_owned(),
                 reason: format!("interpolation failed: {e}"),
-            }
-        })?;
+            })?;
         match v {
             hcl::Value::String(s) => Ok(s),
             hcl::Value::Number(n) => Ok(n.to_string()),

@@ -94,11 +94,14 @@ fn exec_runs_in_the_tasks_cgroup_namespaces_and_sandbox() {
         cgroups.lines().any(|l| l.ends_with(&want)),
         "want {want:?} in:\n{cgroups}"
     );
-    assert!(
-        ps.lines()
-            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["1", "sleep"]),
-        "the task's pid namespace (sleep is pid 1):\n{ps}"
-    );
+    // The task's pid namespace: the driver's init is pid 1, the program pid 2.
+    for want in [["1", "pledge-init"], ["2", "sleep"]] {
+        assert!(
+            ps.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == want),
+            "the task's pid namespace ({want:?}):\n{ps}"
+        );
+    }
 
     // The task's sandbox applies: a path outside its unveil is not readable.
     let mut child = match ctx.spawn(&with_cmd("cat", &["/root/.bashrc", "/etc/hostname"], false)) {

@@ -681,16 +681,10 @@ async fn real_tasks_survive_plugin_shutdown_and_are_recovered() {
     let id = "binalloc/web/00000002";
     let handle = match d
         .start_task(pb::StartTaskRequest {
-            // pid_mode = "host": in a private pid namespace the task is pid 1 there, and the
-            // kernel drops SIGTERM for a pid 1 without a handler; this test wants the
-            // graceful path.
-            task: Some(alloc.task_with(
-                id,
-                "/bin/sleep",
-                &["1000"],
-                "stdio rpath",
-                &[("pid_mode", Cty::str("host"))],
-            )),
+            // The default (private) pid mode: the driver's init is pid 1 of the namespace and
+            // forwards StopTask's SIGTERM to sleep, which has no handler (the kernel would drop
+            // it for a program that were pid 1 itself), so the stop below is graceful.
+            task: Some(alloc.task(id, "/bin/sleep", &["1000"], "stdio rpath")),
         })
         .await
     {

@@ -192,6 +192,14 @@ fn an_orphan_is_reaped_by_the_init_while_the_program_never_waits() {
         kids.len() == 1 && kids.iter().all(|(_, s)| *s != 'Z'),
         "the init (pid {init}) keeps only the program, no zombie: {kids:?}"
     );
+    // A figure, not an assertion: the init's own memory (a fork of the supervisor).
+    let rollup = std::fs::read_to_string(format!("/proc/{init}/smaps_rollup")).unwrap_or_default();
+    let private_kib: u64 = rollup
+        .lines()
+        .filter(|l| l.starts_with("Private_Clean:") || l.starts_with("Private_Dirty:"))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum();
+    eprintln!("init pid {init}: {private_kib} KiB private (clean + dirty)");
     if let Err(e) = b.signal(&p.task, Signal::TERM) {
         panic!("signal: {e}");
     }

@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("cargo:rerun-if-changed={PROTO_ROOT}");
     link_binary_without_pie();
+    link_unwinder_statically()?;
     let fds = protox::compile(&files, [PROTO_ROOT])?;
     tonic_prost_build::configure()
         .build_server(true)
@@ -47,4 +48,25 @@ fn link_binary_without_pie() {
     if os == "linux" && env == "gnu" {
         println!("cargo:rustc-link-arg-bins=-no-pie");
     }
+}
+
+/// Links libgcc's unwinder statically (libgcc_eh.a) instead of loading libgcc_s.so.1 at every
+/// exec: std asks for `-lgcc_s`, so a linker script of that name in our own search path (found
+/// before the system's) redirects it. Saves an object load and libgcc_s's constructor, which
+/// runs `cpuid` (a VM exit on virtual machines). Unwinding (catch_unwind in the runner's HCL
+/// panic guard, backtraces) works the same with the static unwinder.
+fn link_unwinder_statically() -> std::io::Result<()> {
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
+    let Some(out) = std::env::var_os("OUT_DIR") else {
+        return Ok(());
+    };
+    if os != "linux" || env != "gnu" {
+        return Ok(());
+    }
+    let dir = PathBuf::from(out).join("static-unwinder");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("libgcc_s.so"), "INPUT(-lgcc_eh)\n")?;
+    println!("cargo:rustc-link-search=native={}", dir.display());
+    Ok(())
 }

@@ -44,9 +44,9 @@ pub enum SandboxError {
         #[source]
         source: nix::Error,
     },
-    /// Landlock cannot enforce everything the task asked for, and best effort is off.
+    /// Landlock cannot enforce what the task asked for, and best effort is off.
     #[error(
-        "the kernel cannot fully enforce unveil (Landlock ABI {abi}): missing {}; set unveil_best_effort to run anyway",
+        "the kernel cannot enforce what this task asks of unveil (Landlock ABI {abi}): missing {}; set unveil_best_effort to run anyway",
         missing.join(", ")
     )]
     LandlockUnenforceable {

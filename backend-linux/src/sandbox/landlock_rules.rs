@@ -102,6 +102,17 @@ pub(crate) fn missing_features(req: &Request<'_>, abi: u32) -> Vec<String> {
     m
 }
 
+/// What the task explicitly asked for that ABI `abi` cannot enforce at all.
+pub(crate) fn unmet_requests(req: &Request<'_>, abi: u32) -> Vec<String> {
+    let mut m = Vec::new();
+    if abi == 0 {
+        m.push("landlock (not available in this kernel)".to_string());
+    } else if abi < 4 && (req.bind_ports.is_some() || req.connect_ports.is_some()) {
+        m.push("TCP bind_ports/connect_ports (ABI 4)".into());
+    }
+    m
+}
+
 fn open_path(path: &std::path::Path) -> std::io::Result<File> {
     OpenOptions::new()
         .read(true)
@@ -122,8 +133,16 @@ pub(crate) fn prepare(req: &Request<'_>, best_effort: bool) -> Result<Prepared, 
     } else {
         EnforcementStatus::Partial
     };
-    if !missing.is_empty() && !best_effort {
-        return Err(SandboxError::LandlockUnenforceable { abi, missing });
+    // Fail closed only on what the task itself asked for and the kernel cannot give: its
+    // unveil rules at all (no Landlock), or port rules (ABI < 4). Refinements a newer ABI adds
+    // (TRUNCATE, IOCTL_DEV, the scopes, REFER) degrade to `partial` and are reported, so a
+    // stock Debian 12 kernel (ABI 2) still runs tasks, as issue 11 asks.
+    let unmet = unmet_requests(req, abi);
+    if !unmet.is_empty() && !best_effort {
+        return Err(SandboxError::LandlockUnenforceable {
+            abi,
+            missing: unmet,
+        });
     }
     if abi == 0 {
         return Ok(Prepared {
@@ -239,5 +258,28 @@ mod tests {
         assert_eq!(missing_features(&req, 3).len(), 3);
         assert_eq!(missing_features(&req, 1).len(), 5);
         assert_eq!(missing_features(&req, 0).len(), 1);
+    }
+
+    #[test]
+    fn only_explicit_asks_are_unmet() {
+        let rules = [UnveilRule {
+            path: "/tmp".into(),
+            perm: UnveilPerm::READ | UnveilPerm::WRITE,
+        }];
+        let plain = Request {
+            rules: &rules,
+            bind_ports: None,
+            connect_ports: None,
+        };
+        // ABI 2 lacks TRUNCATE, IOCTL_DEV and the scopes: partial, not a refusal.
+        assert!(!missing_features(&plain, 2).is_empty());
+        assert!(unmet_requests(&plain, 2).is_empty());
+        assert_eq!(unmet_requests(&plain, 0).len(), 1);
+        let ports = Request {
+            connect_ports: Some(&[443]),
+            ..plain
+        };
+        assert_eq!(unmet_requests(&ports, 3).len(), 1);
+        assert!(unmet_requests(&ports, 4).is_empty());
     }
 }

@@ -100,6 +100,22 @@ fn health(host: &HostFacts, runtime: bool) -> (HealthState, String) {
             "Healthy (Landlock unavailable: tasks that unveil paths will not start)".to_owned(),
         );
     }
+    if host.landlock_abi < 6 {
+        // Refinements of newer ABIs (TRUNCATE 3, ports 4, IOCTL_DEV 5, scopes 6) are missing:
+        // tasks run with unveil reported `partial`, and port rules need ABI 4.
+        return (
+            HealthState::Healthy,
+            format!(
+                "Healthy (Landlock ABI {}: unveil partially enforced{})",
+                host.landlock_abi,
+                if host.landlock_abi < 4 {
+                    "; bind_ports/connect_ports need ABI 4"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
     (HealthState::Healthy, "Healthy".to_owned())
 }
 

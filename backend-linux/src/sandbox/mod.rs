@@ -34,9 +34,9 @@ mod syscalls;
 pub use compile::{
     compile_filter, CompileError, CompiledFilter, FilterArch, FilterOptions, Penalty,
 };
-pub use error::SandboxError;
 /// For the runtime's external (pledge.com) mode, which switches the user itself.
 pub(crate) use creds::{apply as apply_credentials, resolve as resolve_credentials};
+pub use error::SandboxError;
 pub use exec::{enter_and_exec, prepare, Prepared};
 pub use report::{
     host_capabilities, seccomp_available, EnforcementStatus, HostSandboxSupport, SandboxReport,

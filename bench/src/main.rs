@@ -91,7 +91,7 @@ async fn run(opts: &Opts) -> Result<(), Box<dyn std::error::Error>> {
                 let (iters, runs) = if opts.quick {
                     (20_000, 2)
                 } else {
-                    (300_000, 9)
+                    (100_000, 7)
                 };
                 let r = filter::run(d, &exe, iters, runs);
                 let _ = std::fs::remove_dir_all(&dir);

@@ -15,6 +15,9 @@ use pledge_grpc::schema;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// Longest a single StartTask may take before the phase gives up.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Goals from the runtime issue.
 pub const GOAL_SUPERVISOR_USS_KIB: u64 = 1024;
 /// Plugin RSS with 200 tasks.
@@ -223,7 +226,11 @@ pub async fn start(
 ) -> Result<Started, PhaseError> {
     let id = req.task.as_ref().map(|t| t.id.clone()).unwrap_or_default();
     let t0 = Instant::now();
-    driver.start_task(req).await.map_err(rpc("StartTask"))?;
+    // Bounded, so a stuck launch fails the phase (and gets cleaned up) instead of hanging it.
+    tokio::time::timeout(START_TIMEOUT, driver.start_task(req))
+        .await
+        .map_err(|_| PhaseError::Setup(format!("StartTask of {id} took over {START_TIMEOUT:?}")))?
+        .map_err(rpc("StartTask"))?;
     Ok(Started {
         id,
         took: t0.elapsed(),

@@ -139,17 +139,7 @@ fn run_job(settings: &Settings) -> Result<i32, String> {
         );
     }
     let (learned, observed) =
-        cli::learn_plan(&plan, Some((dirs, tspec.alloc_dir.clone())), settings, true).map_err(
-            |e| {
-                let mut msg = e.to_string();
-                let mut src = std::error::Error::source(&e);
-                while let Some(s) = src {
-                    msg.push_str(": ");
-                    msg.push_str(&s.to_string());
-                    src = s.source();
-                }
-                msg
-            },
-        )?;
+        cli::learn_plan(&plan, Some((dirs, tspec.alloc_dir.clone())), settings, true)
+            .map_err(|e| pledge_core::backend::error_chain(&e))?;
     Ok(cli::finish(&learned, &observed, settings))
 }

@@ -186,14 +186,10 @@ pub fn finish(learned: &Learned, observed: &Observed, settings: &Settings) -> i3
 
 /// Prints `e` with its causes on one line.
 pub fn print_error(e: &dyn std::error::Error) {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-    }
-    eprintln!("nomad-pledge-driver learn: {msg}");
+    eprintln!(
+        "nomad-pledge-driver learn: {}",
+        pledge_core::backend::error_chain(e)
+    );
 }
 
 /// Entry point of `learn -- COMMAND`; returns the exit code.

@@ -236,14 +236,10 @@ fn exit_code(e: &SandboxError) -> i32 {
 
 /// Prints `e` with its causes on one line.
 fn print_error(e: &dyn std::error::Error) {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-    }
-    eprintln!("nomad-pledge-driver sandbox: {msg}");
+    eprintln!(
+        "nomad-pledge-driver sandbox: {}",
+        pledge_core::backend::error_chain(e)
+    );
 }
 
 /// Entry point of the `sandbox` subcommand; returns the exit code (it execs on success).

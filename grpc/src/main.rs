@@ -10,7 +10,10 @@
 //! the parts they rely on from [`long_running_init`]. std itself needs no init: on glibc it
 //! reads argv from its own `.init_array` hook.
 
-#![no_main]
+// Under `cargo test --all-targets` the bin is also built as a test harness, which brings its
+// own `main`: only then are std's entry point and an unused dispatcher allowed.
+#![cfg_attr(not(test), no_main)]
+#![cfg_attr(test, allow(dead_code, unused_imports))]
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -19,6 +22,7 @@ use std::io::Write;
 // The `unsafe_code` lint fires on `no_mangle`: this symbol is the process entry that replaces
 // std's generated `main` (that is all `no_main` changes), so nothing else can define it.
 #[allow(unsafe_code)]
+#[cfg(not(test))]
 #[no_mangle]
 extern "C" fn main(
     _argc: std::ffi::c_int,

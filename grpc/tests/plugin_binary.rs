@@ -635,8 +635,13 @@ fn pid_alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// Tests that run real tasks take turns: their plugins share the state root, and a plugin
+/// restarting (recovery) must not meet another test's live tasks there.
+static REAL_TASKS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread")]
 async fn real_tasks_survive_plugin_shutdown_and_are_recovered() {
+    let _turn = REAL_TASKS.lock().await;
     let p = Plugin::start();
     let ch = p.channel().await;
     configure(&ch).await;
@@ -895,4 +900,122 @@ async fn sigterm_exits_and_removes_the_socket() {
     let status = p.child.wait().map(|s| s.code());
     assert_eq!(status.ok().flatten(), Some(0));
     assert!(!dir.exists(), "socket dir removed");
+}
+
+/// Regression (scale bench): 50 StartTask calls arrive at once over gRPC; every launch must
+/// report, every task must run, and every WaitTask must get that task's own exit code. The
+/// plugin serializes launches, so this also proves no launch leaves a pipe end behind that
+/// keeps a later launch's report from reaching EOF.
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_concurrent_starts_all_run_and_report_their_exit_codes() {
+    const TASKS: usize = 50;
+    let test = "fifty_concurrent_starts_all_run_and_report_their_exit_codes";
+    if !is_root() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but {test} needs root"
+        );
+        eprintln!("SKIP {test}: needs root (cgroups, namespaces)");
+        return;
+    }
+    let _turn = REAL_TASKS.lock().await;
+    let p = Plugin::start();
+    let ch = p.channel().await;
+    configure(&ch).await;
+    let mut d = DriverClient::new(ch.clone());
+    if !healthy_or_skip(&mut d, test).await {
+        return;
+    }
+    let alloc = AllocDir::new();
+    let go = alloc.0.path().join("alloc/go");
+    let starts: Vec<_> = (0..TASKS)
+        .map(|i| {
+            let id = format!("binalloc/web/c{i:07}");
+            // Distinct codes (1..=50): a status delivered to the wrong task would show.
+            let code = i + 1;
+            let script =
+                format!("until [ -e \"$NOMAD_ALLOC_DIR/go\" ]; do sleep 1; done; exit {code}");
+            // Runs until the test says go, so every StartTask must return while its task
+            // (and every other task) still runs: a launch report held open by a sibling's
+            // process would only reach EOF when that sibling exits.
+            let mut cfg = alloc.task(&id, "/bin/sh", &["-c", &script], "stdio rpath proc exec");
+            // One allocation per task, as Nomad gives them: tasks sharing <alloc>.<task>
+            // would share (and evict each other from) one cgroup.
+            cfg.alloc_id = format!("calloc{i:03}");
+            let mut d = DriverClient::new(ch.clone());
+            tokio::spawn(async move {
+                let r = d.start_task(pb::StartTaskRequest { task: Some(cfg) }).await;
+                (
+                    id,
+                    code,
+                    r.map(|_| ()).map_err(|e| format!("StartTask: {e}")),
+                )
+            })
+        })
+        .collect();
+    // A hang guard only (a wedged launch must fail the test, not hang it): the plugin gives
+    // up on a launch after 30 s, so 50 wedged launches exceed it; a healthy run is seconds.
+    let started = tokio::time::timeout(
+        std::time::Duration::from_secs(300),
+        futures_join_all(starts),
+    )
+    .await;
+    let _ = std::fs::write(&go, b"");
+    let started = match started {
+        Ok(s) => s,
+        Err(_) => panic!("the {TASKS} concurrent StartTask calls did not all return"),
+    };
+    let mut failures = Vec::new();
+    let mut waits = Vec::new();
+    for (id, code, r) in started {
+        if let Err(e) = r {
+            failures.push(format!("{id}: {e}"));
+            continue;
+        }
+        let mut d = DriverClient::new(ch.clone());
+        waits.push(tokio::spawn(async move {
+            let waited = d
+                .wait_task(pb::WaitTaskRequest {
+                    task_id: id.clone(),
+                })
+                .await
+                .map(|r| r.into_inner());
+            let _ = d
+                .destroy_task(pb::DestroyTaskRequest {
+                    task_id: id.clone(),
+                    force: true,
+                })
+                .await;
+            (id, code, waited.map_err(|e| format!("WaitTask: {e}")))
+        }));
+    }
+    for (id, code, got) in futures_join_all(waits).await {
+        match got {
+            Ok(got)
+                if got.result.as_ref().map(|e| (e.exit_code, e.signal))
+                    == i32::try_from(code).ok().map(|c| (c, 0))
+                    && got.err.is_empty() => {}
+            got => failures.push(format!("{id}: want exit {code}, got {got:?}")),
+        }
+    }
+    let (status, stderr, _) = p.shutdown().await;
+    assert!(
+        failures.is_empty(),
+        "{} of {TASKS} concurrent tasks failed: {failures:#?}\nplugin stderr tail: {}",
+        failures.len(),
+        stderr.lines().rev().take(20).collect::<Vec<_>>().join("\n")
+    );
+    assert_eq!(status.code(), Some(0));
+}
+
+/// Awaits every spawned task in order (a join error becomes a panic: the test body panicked).
+async fn futures_join_all<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        match h.await {
+            Ok(v) => out.push(v),
+            Err(e) => panic!("join: {e}"),
+        }
+    }
+    out
 }

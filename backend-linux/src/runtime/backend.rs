@@ -195,7 +195,7 @@ impl LinuxBackend {
             .stdout(std::process::Stdio::null())
             .stderr(log);
         // SAFETY: the closure runs between fork and exec and only calls async-signal-safe
-        // functions (setsid, dup2, fcntl) without allocating.
+        // functions (setsid, dup2, fcntl, close_range) without allocating.
         unsafe {
             cmd.pre_exec(move || {
                 if libc::setsid() < 0 {
@@ -208,6 +208,7 @@ impl LinuxBackend {
                 } else if libc::dup2(wr_raw, REPORT_FD) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
+                state::cloexec_above_report_fd();
                 Ok(())
             });
         }

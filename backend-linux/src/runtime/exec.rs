@@ -138,7 +138,7 @@ impl ExecContext {
                 .stderr(Stdio::piped());
         }
         let rd_raw = rd.as_raw_fd();
-        // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
+        // SAFETY: only async-signal-safe calls (dup2, fcntl, close_range) between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
                 if rd_raw == REPORT_FD {
@@ -148,6 +148,7 @@ impl ExecContext {
                 } else if libc::dup2(rd_raw, REPORT_FD) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
+                crate::runtime::state::cloexec_above_report_fd();
                 Ok(())
             });
         }

@@ -19,6 +19,25 @@ pub const LOG_FILE: &str = "supervisor.log";
 /// The fd on which the supervisor reports the launch to the plugin.
 pub const REPORT_FD: i32 = 3;
 
+/// Marks every fd above [`REPORT_FD`] close-on-exec. Called in a freshly forked child right
+/// before it execs the supervisor or the exec helper: fds the plugin inherited without
+/// close-on-exec (from Nomad, a shell, a test harness) must not live on in every supervisor,
+/// where they would hold someone's pipe open for the task's whole life. Only a syscall, so
+/// async-signal-safe; a kernel without CLOSE_RANGE_CLOEXEC (< 5.11) keeps the old behaviour.
+pub fn cloexec_above_report_fd() {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    let first = libc::c_uint::try_from(REPORT_FD + 1).unwrap_or(4);
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets fd flags and takes no pointers.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+}
+
 /// Everything the supervisor needs, resolved by the plugin (cgroup files included), so the
 /// supervisor does no policy and no cgroup discovery.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

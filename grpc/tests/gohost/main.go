@@ -294,7 +294,7 @@ func main() {
 		fail("alloc_dir", "%v", err)
 	}
 	defer os.RemoveAll(allocDir)
-	for _, sub := range []string{"alloc/logs", "web/local", "web/secrets", "web/tmp", "web/private"} {
+	for _, sub := range []string{"alloc/logs", "web/local", "web/secrets", "web/tmp", "web/private", "broken/local", "broken/secrets", "broken/tmp", "broken/private"} {
 		_ = os.MkdirAll(allocDir+"/"+sub, 0o755)
 	}
 	taskConfig := func(id, src string) *drivers.TaskConfig {
@@ -348,7 +348,11 @@ func main() {
 	}
 	// A start that fails in the backend carries Nomad's RecoverableError detail, decoded
 	// here by grpc-go exactly as Nomad's client does (status.Details()[0]).
-	_, err = d.StartTask(ctx, &drivers.StartTaskRequest{Task: taskConfig("gohost-alloc/web/bad00005", "command = \"/nonexistent/program\"\n")})
+	// Its own task name, so its own <alloc>.<task> cgroup: a new run of a task replaces
+	// whatever still runs in that cgroup, and Nomad never starts a second run of a live task.
+	broken := taskConfig("gohost-alloc/broken/bad00005", "command = \"/nonexistent/program\"\n")
+	broken.Name = "broken"
+	_, err = d.StartTask(ctx, &drivers.StartTaskRequest{Task: broken})
 	if err == nil {
 		fail("start_failure_detail", "a missing program started")
 	}

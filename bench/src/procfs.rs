@@ -123,7 +123,16 @@ mod tests {
             .arg("31.4159")
             .spawn()
             .expect("sleep");
-        let found = pids_with_arg("31.4159");
+        // Right after spawn the child may not have exec'd yet (its cmdline is still ours):
+        // look again until it shows, within a generous bound.
+        let mut found = pids_with_arg("31.4159");
+        for _ in 0..500 {
+            if found.contains(&child.id()) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            found = pids_with_arg("31.4159");
+        }
         let _ = child.kill();
         let _ = child.wait();
         assert!(found.contains(&child.id()), "{found:?}");

@@ -4,7 +4,7 @@
 
 mod runtime_common;
 
-use pledge_core::{Backend, Classify, DriverState, Effect, FailureClass};
+use pledge_core::{Backend, Classify, DriverState, Effect, FailureClass, Observation};
 use runtime_common::*;
 use std::time::Duration;
 
@@ -291,5 +291,65 @@ fn sigkill_of_a_plugin_process_leaves_its_tasks_running_and_recoverable() {
         if let Err(e) = fresh.cleanup(&s.plan.task) {
             panic!("cleanup: {e}");
         }
+    }
+}
+
+/// A plugin died without anyone recovering its task, and the same task id is started again
+/// (a retried StartTask after an agent restart): the old supervisor must not write its killed
+/// task's exit into the new run's state dir, where it would pose as the new task's exit.
+#[test]
+fn a_restarted_id_is_not_ended_by_its_unrecovered_predecessor() {
+    if !privileged("a_restarted_id_is_not_ended_by_its_unrecovered_predecessor") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let shape = TaskShape::new("reused-id", "sleep", &["1000"]);
+    let plan = plan(&scratch, &shape);
+    let old = {
+        let wake = Wake::default();
+        let mut first = backend(&wake);
+        match first.launch(&plan) {
+            Ok(l) => l.state,
+            Err(e) => panic!("launch: {}", pledge_core::backend::error_chain(&e)),
+        }
+        // `first` is dropped here: the plugin is gone, its task keeps running.
+    };
+    let wake = Wake::default();
+    let mut second = backend(&wake);
+    let new = match second.launch(&plan) {
+        Ok(l) => l.state,
+        Err(e) => panic!("relaunch: {}", pledge_core::backend::error_chain(&e)),
+    };
+    // Running: the same process (start time) and not a zombie waiting for its reaper.
+    let alive = |pid: u32, start| {
+        pledge_backend_linux::runtime::procfs::start_time(pid) == Some(start)
+            && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| !s.contains(") Z "))
+                .unwrap_or(false)
+    };
+    assert!(
+        !alive(old.process.supervisor_pid, old.process.supervisor_start),
+        "the unrecovered supervisor was ended"
+    );
+    // Give a stray exit record time to land, then look: nothing may have exited.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut obs = Vec::new();
+    second.drain_observations(&mut obs);
+    assert!(
+        !obs.iter().any(|o| matches!(o, Observation::Exited { .. })),
+        "the new run reported an exit while it runs: {obs:?}"
+    );
+    assert!(!new.process.state_dir.join("exit.json").exists());
+    assert!(
+        alive(new.process.pid, new.process.pid_start),
+        "the new task runs"
+    );
+    if let Err(e) = second.signal(&plan.task, pledge_core::Signal::TERM) {
+        panic!("signal: {e}");
+    }
+    let r = wait_exit(&mut second, &wake, &plan.task, Duration::from_secs(30));
+    assert_eq!(r.signal, 15, "the new run's own exit: {r:?}");
+    if let Err(e) = second.cleanup(&plan.task) {
+        panic!("cleanup: {e}");
     }
 }

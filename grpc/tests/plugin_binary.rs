@@ -635,6 +635,10 @@ fn pid_alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// What the waiting shells of the tests below exec; the default unveils cover only the task's
+/// own program, its loader and its libraries.
+const SLEEP_UNVEIL: &str = "rx:/usr/bin/sleep";
+
 /// Tests that run real tasks take turns: their plugins share the state root, and a plugin
 /// restarting (recovery) must not meet another test's live tasks there.
 static REAL_TASKS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -933,12 +937,21 @@ async fn fifty_concurrent_starts_all_run_and_report_their_exit_codes() {
             let id = format!("binalloc/web/c{i:07}");
             // Distinct codes (1..=50): a status delivered to the wrong task would show.
             let code = i + 1;
-            let script =
-                format!("until [ -e \"$NOMAD_ALLOC_DIR/go\" ]; do sleep 1; done; exit {code}");
+            let script = format!(
+                "until [ -e \"$NOMAD_ALLOC_DIR/go\" ]; do sleep 1 || exit 99; done; exit {code}"
+            );
             // Runs until the test says go, so every StartTask must return while its task
             // (and every other task) still runs: a launch report held open by a sibling's
             // process would only reach EOF when that sibling exits.
-            let mut cfg = alloc.task(&id, "/bin/sh", &["-c", &script], "stdio rpath proc exec");
+            // `sleep` must be unveiled for exec: were it denied, each shell would spin forking
+            // (`|| exit 99` makes that a wrong exit code instead of a busy loop).
+            let mut cfg = alloc.task_with(
+                &id,
+                "/bin/sh",
+                &["-c", &script],
+                "stdio rpath proc exec",
+                &[("unveil", Cty::strs(&[SLEEP_UNVEIL]))],
+            );
             // One allocation per task, as Nomad gives them: tasks sharing <alloc>.<task>
             // would share (and evict each other from) one cgroup.
             cfg.alloc_id = format!("calloc{i:03}");
@@ -1018,4 +1031,226 @@ async fn futures_join_all<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T>
         }
     }
     out
+}
+
+/// The task's cgroup as /proc/<pid>/cgroup names it, relative to the controller's mount: the
+/// unified (`0::`) line on a v2 host, the memory controller's line on a v1 or hybrid host.
+fn task_cgroup(pid: u32) -> Option<(bool, String)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let v2 = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+        .map(|c| c.split_whitespace().any(|x| x == "memory"))
+        .unwrap_or(false);
+    let line = text.lines().find(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, ctrl) = (f.next(), f.next());
+        if v2 {
+            ctrl == Some("")
+        } else {
+            ctrl.is_some_and(|c| c.split(',').any(|x| x == "memory"))
+        }
+    })?;
+    Some((v2, line.splitn(3, ':').nth(2)?.to_owned()))
+}
+
+/// Issue 11's lifecycle, through the binary: a task placed in Nomad's cgroup path, stats, the
+/// plugin SIGKILLed (no shutdown of any kind), a task exiting while no plugin runs, a fresh
+/// plugin recovering both from their handles, the exit status kept, stop, destroy, and the
+/// cgroup gone. Runs natively (hybrid v1 here) and in the VM matrix on pure cgroup v2.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sigkilled_plugin_loses_no_task_and_cgroups_follow_nomads_paths() {
+    let test = "a_sigkilled_plugin_loses_no_task_and_cgroups_follow_nomads_paths";
+    let _turn = REAL_TASKS.lock().await;
+    let mut p = Plugin::start();
+    let ch = p.channel().await;
+    configure(&ch).await;
+    let mut d = DriverClient::new(ch.clone());
+    if !healthy_or_skip(&mut d, test).await {
+        return;
+    }
+    let alloc = AllocDir::new();
+    let gate = alloc.0.path().join("alloc/exit-now");
+
+    let start = |d: &mut DriverClient<tonic::transport::Channel>, cfg: pb::TaskConfig| {
+        let mut d = d.clone();
+        async move {
+            match d.start_task(pb::StartTaskRequest { task: Some(cfg) }).await {
+                Ok(r) => r.into_inner().handle.unwrap_or_default(),
+                Err(e) => panic!("StartTask: {e}"),
+            }
+        }
+    };
+    let pid_of = |h: &pb::TaskHandle| -> u32 {
+        match serde_json::from_slice::<pledge_core::DriverState>(&h.driver_state) {
+            Ok(s) => s.process.pid,
+            Err(e) => panic!("driver_state: {e}"),
+        }
+    };
+
+    let long_id = "sigkill/web/00000001";
+    let mut long_cfg = alloc.task(long_id, "/bin/sleep", &["1000"], "stdio rpath");
+    long_cfg.alloc_id = "sigkill1".into();
+    let long = start(&mut d, long_cfg).await;
+    // Exits with 9 once the gate file appears, which happens while no plugin runs.
+    let short_id = "sigkill/web/00000002";
+    let script =
+        "until [ -e \"$NOMAD_ALLOC_DIR/exit-now\" ]; do sleep 0.2 || exit 99; done; exit 9";
+    let mut short_cfg = alloc.task_with(
+        short_id,
+        "/bin/sh",
+        &["-c", script],
+        "stdio rpath proc exec",
+        &[("unveil", Cty::strs(&[SLEEP_UNVEIL]))],
+    );
+    short_cfg.alloc_id = "sigkill2".into();
+    let short = start(&mut d, short_cfg).await;
+    let (long_pid, short_pid) = (pid_of(&long), pid_of(&short));
+
+    // Placement: Nomad's own cgroup path for <alloc>.<task>.
+    let (v2, long_cg) = match task_cgroup(long_pid) {
+        Some(c) => c,
+        None => panic!("no cgroup line for task pid {long_pid}"),
+    };
+    if std::env::var("PLEDGE_EXPECT_CGROUP").as_deref() == Ok("v2") {
+        assert!(
+            v2,
+            "PLEDGE_EXPECT_CGROUP=v2 but the host has no v2 memory controller"
+        );
+    }
+    let want = if v2 {
+        "/nomad.slice/share.slice/sigkill1.web.scope"
+    } else {
+        // Upstream's v1 layout: only cpuset has the share/reserve level.
+        "/nomad/sigkill1.web"
+    };
+    assert!(
+        long_cg == want || long_cg.starts_with(&format!("{want}/")),
+        "task cgroup {long_cg:?}, want Nomad's {want:?}"
+    );
+    let cg_dir = if v2 {
+        format!("/sys/fs/cgroup{want}")
+    } else {
+        format!("/sys/fs/cgroup/memory{want}")
+    };
+    assert!(std::path::Path::new(&cg_dir).is_dir(), "{cg_dir} exists");
+
+    let stats_of = |d: &mut DriverClient<tonic::transport::Channel>, id: &str| {
+        let mut d = d.clone();
+        let id = id.to_owned();
+        async move {
+            let mut s = match d
+                .task_stats(pb::TaskStatsRequest {
+                    task_id: id.clone(),
+                    collection_interval: Some(prost_types::Duration {
+                        seconds: 0,
+                        nanos: 200_000_000,
+                    }),
+                })
+                .await
+            {
+                Ok(s) => s.into_inner(),
+                Err(e) => {
+                    let w = d
+                        .wait_task(pb::WaitTaskRequest {
+                            task_id: id.clone(),
+                        })
+                        .await;
+                    panic!("TaskStats: {e}; WaitTask says: {w:?}")
+                }
+            };
+            s.message()
+                .await
+                .ok()
+                .flatten()
+                .and_then(|r| r.stats)
+                .and_then(|s| s.agg_resource_usage)
+                .unwrap_or_default()
+        }
+    };
+    let usage = stats_of(&mut d, long_id).await;
+    let mem = usage.memory.unwrap_or_default();
+    assert!(
+        mem.rss > 0 || mem.usage > 0,
+        "memory stats come from the cgroup: {mem:?}"
+    );
+    assert!(!mem.measured_fields.is_empty(), "{mem:?}");
+
+    // SIGKILL: no GRPCController.Shutdown, no signal handler, no cleanup.
+    let _ = p.child.kill();
+    let _ = p.child.wait();
+    assert!(pid_alive(long_pid), "the task outlives a SIGKILLed plugin");
+    if let Err(e) = std::fs::write(&gate, b"") {
+        panic!("gate: {e}");
+    }
+    let gone = (0..150).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        !pid_alive(short_pid)
+    });
+    assert!(gone, "the short task exits while no plugin runs");
+
+    let p2 = Plugin::start();
+    let ch2 = p2.channel().await;
+    configure(&ch2).await;
+    let mut d2 = DriverClient::new(ch2.clone());
+    for h in [&long, &short] {
+        let mut stored = h.clone();
+        if let Some(c) = stored.config.as_mut() {
+            c.msgpack_driver_config.clear();
+        }
+        let r = d2
+            .recover_task(pb::RecoverTaskRequest {
+                task_id: String::new(),
+                handle: Some(stored),
+            })
+            .await;
+        assert!(r.is_ok(), "RecoverTask: {r:?}");
+    }
+    // The status of the task that exited while no plugin ran is not lost.
+    let w = d2
+        .wait_task(pb::WaitTaskRequest {
+            task_id: short_id.into(),
+        })
+        .await
+        .map(|r| r.into_inner().result.map(|e| (e.exit_code, e.signal)));
+    assert_eq!(w.ok().flatten(), Some((9, 0)));
+    // The recovered long task still reports stats from its cgroup.
+    let mem = stats_of(&mut d2, long_id).await.memory.unwrap_or_default();
+    assert!(
+        mem.rss > 0 || mem.usage > 0,
+        "stats after recovery: {mem:?}"
+    );
+
+    let stop = d2
+        .stop_task(pb::StopTaskRequest {
+            task_id: long_id.into(),
+            timeout: Some(prost_types::Duration {
+                seconds: 5,
+                nanos: 0,
+            }),
+            signal: "SIGTERM".into(),
+        })
+        .await;
+    assert!(stop.is_ok(), "StopTask: {stop:?}");
+    let w = d2
+        .wait_task(pb::WaitTaskRequest {
+            task_id: long_id.into(),
+        })
+        .await
+        .map(|r| r.into_inner().result.map(|e| e.signal));
+    assert_eq!(w.ok().flatten(), Some(15));
+    for id in [long_id, short_id] {
+        let r = d2
+            .destroy_task(pb::DestroyTaskRequest {
+                task_id: id.into(),
+                force: true,
+            })
+            .await;
+        assert!(r.is_ok(), "DestroyTask {id}: {r:?}");
+    }
+    assert!(!pid_alive(long_pid) && !pid_alive(short_pid));
+    assert!(
+        !std::path::Path::new(&cg_dir).exists(),
+        "{cg_dir} removed after destroy"
+    );
+    let (status, _, _) = p2.shutdown().await;
+    assert_eq!(status.code(), Some(0));
 }

@@ -411,6 +411,24 @@ fn read_new_lines(file: &Path, offset: &mut u64) -> Vec<String> {
         .collect()
 }
 
+/// SIGKILLs every live supervisor of `dir` (a killed supervisor writes no exit record) and
+/// waits for each to be gone. Its task is in the task's cgroup, which the launch evicts.
+fn kill_stale_supervisors(dir: &Path) {
+    for pid in procfs::supervisors_of(dir) {
+        let Ok(fd) = procfs::pidfd_open(pid) else {
+            continue; // already gone
+        };
+        tracing::warn!(pid, dir = %dir.display(), "a supervisor of an earlier, unrecovered task with this id still runs; killing it");
+        let _ = procfs::pidfd_send_signal(&fd, libc::SIGKILL);
+        if !procfs::pidfd_exited(&fd, 2000) {
+            tracing::warn!(
+                pid,
+                "the stale supervisor did not exit within 2 s of SIGKILL"
+            );
+        }
+    }
+}
+
 fn prepare_state_dir(dir: &Path) -> Result<(), RuntimeError> {
     use std::os::unix::fs::DirBuilderExt;
     let io = |op, source| RuntimeError::StateIo {
@@ -419,7 +437,11 @@ fn prepare_state_dir(dir: &Path) -> Result<(), RuntimeError> {
         source,
     };
     if dir.exists() {
-        // A leftover of an earlier attempt with the same id must not pose as this task's exit.
+        // A leftover of an earlier attempt with the same id must not pose as this task's exit,
+        // and neither may a supervisor an earlier plugin started for this id that nobody
+        // recovered: it would write its task's exit into the new dir. End it first. (Without
+        // the dir it has nowhere to write, so only then is /proc scanned.)
+        kill_stale_supervisors(dir);
         std::fs::remove_dir_all(dir).map_err(|e| io("removing stale", e))?;
     }
     std::fs::DirBuilder::new()

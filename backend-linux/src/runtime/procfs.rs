@@ -79,6 +79,30 @@ pub fn pidfd_exited(fd: &OwnedFd, timeout_ms: u16) -> bool {
     matches!(poll(&mut fds, PollTimeout::from(timeout_ms)), Ok(n) if n > 0)
 }
 
+/// Live processes whose command line is `<exe> supervise <dir>`: a task's supervisor (and its
+/// pid-namespace init, a fork of it) for the state dir `dir`, whichever plugin started them.
+pub fn supervisors_of(dir: &Path) -> Vec<u32> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| cmdline_supervises(&c, dir))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// True when a NUL-separated `/proc/PID/cmdline` is `<exe> supervise <dir>`.
+pub fn cmdline_supervises(cmdline: &[u8], dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let mut args = cmdline.split(|b| *b == 0);
+    let (_, verb, arg) = (args.next(), args.next(), args.next());
+    verb == Some(b"supervise".as_slice()) && arg == Some(dir.as_os_str().as_bytes())
+}
+
 /// Unique set size (private clean + private dirty) of `pid` in bytes, from
 /// `/proc/PID/smaps_rollup`.
 pub fn uss_bytes(pid: u32) -> Option<u64> {
@@ -161,5 +185,25 @@ mod tests {
             pidfd_checked(me, a.unwrap_or_default() + 1),
             Ok(None)
         ));
+    }
+
+    #[test]
+    fn a_supervisor_cmdline_names_exactly_its_state_dir() {
+        let dir = Path::new("/run/nomad-pledge-driver/a_web_1");
+        assert!(cmdline_supervises(
+            b"/proc/self/exe\0supervise\0/run/nomad-pledge-driver/a_web_1\0",
+            dir
+        ));
+        // A longer id sharing the prefix, another verb, or no dir is not this task's.
+        assert!(!cmdline_supervises(
+            b"/x\0supervise\0/run/nomad-pledge-driver/a_web_10\0",
+            dir
+        ));
+        assert!(!cmdline_supervises(
+            b"/x\0exec\0/run/nomad-pledge-driver/a_web_1\0",
+            dir
+        ));
+        assert!(!cmdline_supervises(b"/x\0supervise", dir));
+        assert!(!cmdline_supervises(b"", dir));
     }
 }

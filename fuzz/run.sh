@@ -11,6 +11,12 @@
 set -eu
 cd "$(dirname "$0")"
 limits="-rss_limit_mb=1024 -malloc_limit_mb=512 -timeout=10"
+# job_file's seeds are the hack/ jobs themselves (no copies to go stale): a second corpus dir.
+seed_dirs() {
+  echo "corpus/$1"
+  [ "$1" = job_file ] && echo ../hack
+  return 0
+}
 max_len() {
   case "$1" in
     promises|unveil) echo 4096 ;;
@@ -21,8 +27,16 @@ if [ "${1:-}" = "--minimize" ]; then
   t=$2
   mkdir -p "work/$t" "work/$t.min"
   cargo fuzz build --sanitizer none "$t" >/dev/null
-  "target/x86_64-unknown-linux-gnu/release/$t" -merge=1 $limits "work/$t.min" "corpus/$t" "work/$t"
+  mkdir -p "corpus/$t"
+  # shellcheck disable=SC2046 # one word per seed dir
+  "target/x86_64-unknown-linux-gnu/release/$t" -merge=1 $limits "work/$t.min" $(seed_dirs "$t") "work/$t"
   cp -n "work/$t.min"/* "corpus/$t"/ 2>/dev/null || true
+  # The merge copied the hack/ seeds too; they stay in hack/ only.
+  if [ "$t" = job_file ]; then
+    for f in "corpus/$t"/*; do
+      for h in ../hack/*.hcl; do cmp -s "$f" "$h" && rm -f "$f"; done
+    done
+  fi
   exit 0
 fi
 secs=${1:-60}
@@ -32,9 +46,10 @@ targets=${*:-$(cargo fuzz list)}
 cargo fuzz build --sanitizer none >/dev/null
 bin=target/x86_64-unknown-linux-gnu/release
 for t in $targets; do
-  mkdir -p "work/$t" "artifacts/$t"
+  mkdir -p "work/$t" "artifacts/$t" "corpus/$t"
   echo "== $t: ${secs}s"
-  "$bin/$t" "work/$t" "corpus/$t" -artifact_prefix="artifacts/$t/" \
+  # shellcheck disable=SC2046 # one word per seed dir
+  "$bin/$t" "work/$t" $(seed_dirs "$t") -artifact_prefix="artifacts/$t/" \
     -max_total_time="$secs" -max_len="$(max_len "$t")" $limits -print_final_stats=1 2>&1 |
     tee "work/$t.log" | grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss|Done|==[0-9]+==|SUMMARY|.*panicked)" || true
 done

@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{connect, encode, object, plugin_keys, task_keys, Cty};
+use common::{
+    connect, encode, exec_stream, object, plugin_keys, stdin_frame, stop_and_wait, task_keys, Cty,
+};
 use pledge_backend_fake::{FakeBackend, FaultPlan, FaultyOp};
 use pledge_core::{ExecPlan, FailureClass, TaskId};
 use pledge_grpc::pb::base::{
@@ -442,61 +444,23 @@ async fn stop_signal_and_exec() {
         .err();
     assert_eq!(empty.map(|s| s.code()), Some(Code::InvalidArgument));
 
-    // ExecTaskStreaming: setup first, then stdin; output, then exited + result.
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let setup = pb::ExecTaskStreamingRequest {
-        setup: Some(pb::exec_task_streaming_request::Setup {
-            task_id: id.into(),
-            command: vec![
-                "/bin/sh".into(),
-                "-c".into(),
-                "read line; echo got $line; exit 4".into(),
-            ],
-            tty: false,
-        }),
-        ..Default::default()
-    };
-    let _ = tx.send(setup).await;
-    let mut stream = match d
-        .exec_task_streaming(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-    {
-        Ok(s) => s.into_inner(),
-        Err(e) => panic!("ExecTaskStreaming: {e}"),
-    };
-    // A heartbeat (empty message), then a line of stdin and EOF.
-    let _ = tx.send(pb::ExecTaskStreamingRequest::default()).await;
-    let _ = tx
-        .send(pb::ExecTaskStreamingRequest {
-            stdin: Some(pb::ExecTaskStreamingIoOperation {
-                data: b"hello\n".to_vec(),
-                close: false,
-            }),
-            ..Default::default()
-        })
-        .await;
-    let _ = tx
-        .send(pb::ExecTaskStreamingRequest {
-            stdin: Some(pb::ExecTaskStreamingIoOperation {
-                data: vec![],
-                close: true,
-            }),
-            ..Default::default()
-        })
-        .await;
-    let mut out = Vec::new();
-    let mut last = None;
-    while let Ok(Some(m)) = stream.message().await {
-        if let Some(o) = &m.stdout {
-            out.extend_from_slice(&o.data);
-        }
-        last = Some(m);
-    }
-    let last = last.unwrap_or_default();
+    // ExecTaskStreaming: setup first, a heartbeat (empty message), then a line of stdin and
+    // EOF; output, then exited + result.
+    let (out, last) = exec_stream(
+        &mut d,
+        id,
+        &["/bin/sh", "-c", "read line; echo got $line; exit 4"],
+        false,
+        vec![
+            pb::ExecTaskStreamingRequest::default(),
+            stdin_frame(b"hello\n", false),
+            stdin_frame(b"", true),
+        ],
+    )
+    .await;
     assert!(last.exited, "final frame has exited");
     assert_eq!(last.result.map(|r| r.exit_code), Some(4));
     assert_eq!(out, b"got hello\n");
-    drop(tx);
     // A stream whose first message has no setup is rejected.
     let (tx2, rx2) = tokio::sync::mpsc::channel(1);
     let _ = tx2.send(pb::ExecTaskStreamingRequest::default()).await;
@@ -507,22 +471,7 @@ async fn stop_signal_and_exec() {
     assert_eq!(e.map(|s| s.code()), Some(Code::InvalidArgument));
 
     // StopTask: the fake's process exits on SIGTERM; StopTask returns after it exited.
-    let stop = d
-        .stop_task(pb::StopTaskRequest {
-            task_id: id.into(),
-            timeout: Some(prost_types::Duration {
-                seconds: 5,
-                nanos: 0,
-            }),
-            signal: "SIGTERM".into(),
-        })
-        .await;
-    assert!(stop.is_ok(), "{stop:?}");
-    let w = d
-        .wait_task(pb::WaitTaskRequest { task_id: id.into() })
-        .await
-        .map(|r| r.into_inner().result.map(|e| e.signal));
-    assert_eq!(w.ok().flatten(), Some(15));
+    assert_eq!(stop_and_wait(&mut d, id).await, Some(15));
 }
 
 #[tokio::test(flavor = "multi_thread")]

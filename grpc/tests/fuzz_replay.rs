@@ -4,7 +4,8 @@
 //! go-cty's real encoder produced for the same configs (fuzz/gocty/configs.json).
 //!
 //! `PLEDGE_FUZZ_WRITE_SEEDS=1 cargo test -p pledge-grpc --test fuzz_replay` rewrites the seeds
-//! this file derives (hclspec protobufs of our schemas, HCL bodies of configs.json, hack/ jobs).
+//! this file derives (hclspec protobufs of our schemas, HCL bodies of configs.json); the hack/
+//! jobs are `job_file` seeds where they are, without a copy in fuzz/corpus.
 
 #[path = "../../fuzz/src/targets.rs"]
 #[allow(dead_code, unreachable_pub)]
@@ -49,10 +50,24 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Where a target's inputs live: its committed corpus and crash artifacts, and for `job_file`
+/// the hack/ jobs themselves (fuzz/run.sh passes hack/ as a second corpus dir, so the jobs are
+/// seeds without a copy that could go stale).
+fn input_dirs(target: &str) -> Vec<PathBuf> {
+    let mut dirs = vec![
+        repo().join("fuzz/corpus").join(target),
+        repo().join("fuzz/artifacts").join(target),
+    ];
+    if target == "job_file" {
+        dirs.push(repo().join("hack"));
+    }
+    dirs
+}
+
 fn run_all(target: &str, run: fn(&[u8])) -> usize {
     let mut n = 0;
-    for kind in ["corpus", "artifacts"] {
-        for path in files(&repo().join("fuzz").join(kind).join(target)) {
+    for dir in input_dirs(target) {
+        for path in files(&dir) {
             let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let outcome = std::panic::catch_unwind(|| run(&data));
             assert!(outcome.is_ok(), "{} panicked", path.display());
@@ -96,14 +111,6 @@ fn every_hack_job_file_goes_through_the_job_file_harness() {
             job.display()
         );
         grpc_targets::job_file(&text);
-        if writing_seeds() {
-            let name = job
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            write_seed("job_file", &format!("hack-{name}"), &text);
-        }
     }
 }
 

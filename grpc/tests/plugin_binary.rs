@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{connect, encode, object, plugin_keys, task_keys, Cty};
+use common::{
+    connect, encode, exec_stream, object, plugin_keys, stdin_frame, stop_and_wait, task_keys, Cty,
+};
 use pledge_grpc::pb::base::base_plugin_client::BasePluginClient;
 use pledge_grpc::pb::base::{PluginInfoRequest, PluginType, SetConfigRequest};
 use pledge_grpc::pb::drivers::{self as pb, driver_client::DriverClient};
@@ -754,94 +756,40 @@ async fn real_tasks_survive_plugin_shutdown_and_are_recovered() {
     }
 
     // ExecTaskStreaming inside the task: stdin in, output out, then exited + result.
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let _ = tx
-        .send(pb::ExecTaskStreamingRequest {
-            setup: Some(pb::exec_task_streaming_request::Setup {
-                task_id: id.into(),
-                command: vec![
-                    "/bin/sh".into(),
-                    "-c".into(),
-                    "read l; echo got $l; exit 6".into(),
-                ],
-                tty: false,
-            }),
-            ..Default::default()
-        })
-        .await;
-    let _ = tx
-        .send(pb::ExecTaskStreamingRequest {
-            stdin: Some(pb::ExecTaskStreamingIoOperation {
-                data: b"x\n".to_vec(),
-                close: true,
-            }),
-            ..Default::default()
-        })
-        .await;
-    let mut stream = match d
-        .exec_task_streaming(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-    {
-        Ok(s) => s.into_inner(),
-        Err(e) => panic!("ExecTaskStreaming: {e}"),
-    };
-    let (mut out, mut last) = (Vec::new(), None);
-    while let Ok(Some(m)) = stream.message().await {
-        if let Some(o) = &m.stdout {
-            out.extend_from_slice(&o.data);
-        }
-        last = Some(m);
-    }
-    let last = last.unwrap_or_default();
+    let (out, last) = exec_stream(
+        &mut d,
+        id,
+        &["/bin/sh", "-c", "read l; echo got $l; exit 6"],
+        false,
+        vec![stdin_frame(b"x\n", true)],
+    )
+    .await;
     assert!(last.exited);
     assert_eq!(last.result.map(|r| r.exit_code), Some(6));
     assert_eq!(out, b"got x\n");
-    drop(tx);
 
     // With a tty (what `nomad alloc exec` asks for by default): resize, output via the pty.
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let _ = tx
-        .send(pb::ExecTaskStreamingRequest {
-            setup: Some(pb::exec_task_streaming_request::Setup {
-                task_id: id.into(),
-                // Builtins only: the task's promises (stdio rpath) apply to exec too, so the
-                // shell may not fork (and, without `tty`, not even ask isatty).
-                command: vec!["/bin/sh".into(), "-c".into(), "echo via-pty; exit 0".into()],
-                tty: true,
-            }),
-            ..Default::default()
-        })
-        .await;
-    let _ = tx
-        .send(pb::ExecTaskStreamingRequest {
-            tty_size: Some(pb::exec_task_streaming_request::TerminalSize {
-                height: 40,
-                width: 100,
-            }),
-            ..Default::default()
-        })
-        .await;
-    let mut stream = match d
-        .exec_task_streaming(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await
-    {
-        Ok(s) => s.into_inner(),
-        Err(e) => panic!("ExecTaskStreaming tty: {e}"),
+    // Builtins only: the task's promises (stdio rpath) apply to exec too, so the shell may not
+    // fork (and, without `tty`, not even ask isatty).
+    let resize = pb::ExecTaskStreamingRequest {
+        tty_size: Some(pb::exec_task_streaming_request::TerminalSize {
+            height: 40,
+            width: 100,
+        }),
+        ..Default::default()
     };
-    let (mut out, mut last) = (Vec::new(), None);
-    while let Ok(Some(m)) = stream.message().await {
-        if let Some(o) = &m.stdout {
-            out.extend_from_slice(&o.data);
-        }
-        last = Some(m);
-    }
-    let last = last.unwrap_or_default();
+    let (out, last) = exec_stream(
+        &mut d,
+        id,
+        &["/bin/sh", "-c", "echo via-pty; exit 0"],
+        true,
+        vec![resize],
+    )
+    .await;
     assert!(last.exited);
     assert_eq!(last.result.map(|r| r.exit_code), Some(0));
-    let text = String::from_utf8_lossy(&out);
     // The pty's line discipline turned "\n" into "\r\n": the output came through the tty.
-    assert_eq!(text, "via-pty\r\n");
-    drop(tx);
+    assert_eq!(String::from_utf8_lossy(&out), "via-pty\r\n");
 
     let (status, _, _) = p.shutdown().await;
     assert_eq!(status.code(), Some(0));
@@ -864,22 +812,7 @@ async fn real_tasks_survive_plugin_shutdown_and_are_recovered() {
         })
         .await;
     assert!(r.is_ok(), "RecoverTask: {r:?}");
-    let stop = d2
-        .stop_task(pb::StopTaskRequest {
-            task_id: id.into(),
-            timeout: Some(prost_types::Duration {
-                seconds: 5,
-                nanos: 0,
-            }),
-            signal: "SIGTERM".into(),
-        })
-        .await;
-    assert!(stop.is_ok(), "StopTask: {stop:?}");
-    let w = d2
-        .wait_task(pb::WaitTaskRequest { task_id: id.into() })
-        .await
-        .map(|r| r.into_inner().result.map(|e| e.signal));
-    assert_eq!(w.ok().flatten(), Some(15));
+    assert_eq!(stop_and_wait(&mut d2, id).await, Some(15));
     assert!(!pid_alive(pid));
     assert!(d2
         .destroy_task(pb::DestroyTaskRequest {
@@ -1219,24 +1152,7 @@ async fn a_sigkilled_plugin_loses_no_task_and_cgroups_follow_nomads_paths() {
         "stats after recovery: {mem:?}"
     );
 
-    let stop = d2
-        .stop_task(pb::StopTaskRequest {
-            task_id: long_id.into(),
-            timeout: Some(prost_types::Duration {
-                seconds: 5,
-                nanos: 0,
-            }),
-            signal: "SIGTERM".into(),
-        })
-        .await;
-    assert!(stop.is_ok(), "StopTask: {stop:?}");
-    let w = d2
-        .wait_task(pb::WaitTaskRequest {
-            task_id: long_id.into(),
-        })
-        .await
-        .map(|r| r.into_inner().result.map(|e| e.signal));
-    assert_eq!(w.ok().flatten(), Some(15));
+    assert_eq!(stop_and_wait(&mut d2, long_id).await, Some(15));
     for id in [long_id, short_id] {
         let r = d2
             .destroy_task(pb::DestroyTaskRequest {

@@ -124,6 +124,81 @@ pub async fn connect(path: PathBuf) -> tonic::transport::Channel {
     }
 }
 
+/// A Driver client, as both test files hold one.
+pub type Driver = pledge_grpc::pb::drivers::driver_client::DriverClient<tonic::transport::Channel>;
+
+/// StopTask with SIGTERM and a 5 s grace, then WaitTask: the signal the task ended with.
+pub async fn stop_and_wait(d: &mut Driver, id: &str) -> Option<i32> {
+    use pledge_grpc::pb::drivers as pb;
+    let stop = d
+        .stop_task(pb::StopTaskRequest {
+            task_id: id.into(),
+            timeout: Some(prost_types::Duration {
+                seconds: 5,
+                nanos: 0,
+            }),
+            signal: "SIGTERM".into(),
+        })
+        .await;
+    assert!(stop.is_ok(), "StopTask {id}: {stop:?}");
+    d.wait_task(pb::WaitTaskRequest { task_id: id.into() })
+        .await
+        .ok()
+        .and_then(|r| r.into_inner().result.map(|e| e.signal))
+}
+
+/// A stdin frame of ExecTaskStreaming.
+pub fn stdin_frame(data: &[u8], close: bool) -> pledge_grpc::pb::drivers::ExecTaskStreamingRequest {
+    pledge_grpc::pb::drivers::ExecTaskStreamingRequest {
+        stdin: Some(pledge_grpc::pb::drivers::ExecTaskStreamingIoOperation {
+            data: data.to_vec(),
+            close,
+        }),
+        ..Default::default()
+    }
+}
+
+/// ExecTaskStreaming as `nomad alloc exec` drives it: the setup frame, then `frames` in order;
+/// collects stdout until the server ends the stream. Returns (stdout, the last frame).
+pub async fn exec_stream(
+    d: &mut Driver,
+    id: &str,
+    command: &[&str],
+    tty: bool,
+    frames: Vec<pledge_grpc::pb::drivers::ExecTaskStreamingRequest>,
+) -> (Vec<u8>, pledge_grpc::pb::drivers::ExecTaskStreamingResponse) {
+    use pledge_grpc::pb::drivers as pb;
+    let (tx, rx) = tokio::sync::mpsc::channel(frames.len() + 1);
+    let setup = pb::ExecTaskStreamingRequest {
+        setup: Some(pb::exec_task_streaming_request::Setup {
+            task_id: id.into(),
+            command: command.iter().map(|c| c.to_string()).collect(),
+            tty,
+        }),
+        ..Default::default()
+    };
+    for f in std::iter::once(setup).chain(frames) {
+        let _ = tx.send(f).await;
+    }
+    let mut stream = match d
+        .exec_task_streaming(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+    {
+        Ok(s) => s.into_inner(),
+        Err(e) => panic!("ExecTaskStreaming: {e}"),
+    };
+    let (mut out, mut last) = (Vec::new(), None);
+    while let Ok(Some(m)) = stream.message().await {
+        if let Some(o) = &m.stdout {
+            out.extend_from_slice(&o.data);
+        }
+        last = Some(m);
+    }
+    // The request side stays open until the server is done, as Nomad's does.
+    drop(tx);
+    (out, last.unwrap_or_default())
+}
+
 #[test]
 fn encoder_matches_protocol_md_worked_example() {
     // raw_exec's schema with command and args set (protocol.md §3.4).

@@ -57,6 +57,8 @@ pub fn build_loop(dir: &Path) -> Result<PathBuf, BuildError> {
 struct Row {
     variant: Variant,
     baseline: Option<usize>,
+    /// The allow-all-filter row of the same loop: what any seccomp filter costs here.
+    floor: Option<usize>,
 }
 
 /// Measured rows and goal verdicts.
@@ -91,34 +93,53 @@ pub fn run(
         Row {
             variant: Variant::new(name, &argv),
             baseline: Some(base),
+            floor: Some(base + 1),
         }
     };
     let rows = [
         Row {
             variant: Variant::new("unfiltered: getppid+fstat+read", &[&exe, &n, "0"]),
             baseline: None,
+            floor: None,
+        },
+        Row {
+            variant: Variant::new(
+                "floor: 1-instruction allow-all filter",
+                &[&exe, &n, "0", "floor"],
+            ),
+            baseline: Some(0),
+            floor: None,
         },
         sandboxed("stdio (-V)", "stdio", false, "0", 0),
         Row {
             variant: Variant::new("unfiltered: + openat/close", &[&exe, &n, "1"]),
             baseline: None,
+            floor: None,
+        },
+        Row {
+            variant: Variant::new(
+                "floor: + openat/close, allow-all filter",
+                &[&exe, &n, "1", "floor"],
+            ),
+            baseline: Some(3),
+            floor: None,
         },
         sandboxed(
             "stdio rpath, unveil r:/dev/zero",
             "stdio rpath",
             true,
             "1",
-            2,
+            3,
         ),
         sandboxed(
             "stdio rpath (-V, seccomp only)",
             "stdio rpath",
             false,
             "1",
-            2,
+            3,
         ),
-        sandboxed("all 24 promises, unveil r:/dev/zero", &all, true, "1", 2),
-        sandboxed("all 24 promises (-V, seccomp only)", &all, false, "1", 2),
+        sandboxed("all 24 promises, unveil r:/dev/zero", &all, true, "1", 3),
+        sandboxed("all 24 promises (-V, seccomp only)", &all, false, "1", 3),
     ];
     let mut samples = vec![Vec::with_capacity(runs); rows.len()];
     // One warm-up pass, then `runs` interleaved passes.
@@ -140,6 +161,7 @@ pub fn run(
         "p50",
         "vs unfiltered",
         "goal ≤1.05x",
+        "vs allow-all filter",
     ]);
     let mut goals = Vec::new();
     for (i, row) in rows.iter().enumerate() {
@@ -147,14 +169,24 @@ pub fn run(
             Some(b) => (ratio(p50[i], p50[b]), verdict(p50[i], p50[b], GOAL)),
             None => ("baseline".to_string(), ""),
         };
+        let vs_floor = row.floor.map(|f| ratio(p50[i], p50[f])).unwrap_or_default();
         if row.baseline.is_some() {
-            goals.push(format!("filter cost {}: {vs} ({v})", row.variant.name));
+            let beyond = if vs_floor.is_empty() {
+                String::new()
+            } else {
+                format!("; {vs_floor} of the allow-all floor")
+            };
+            goals.push(format!(
+                "filter cost {}: {vs} ({v}){beyond}",
+                row.variant.name
+            ));
         }
         table.row(vec![
             row.variant.name.clone(),
             human_ns(p50[i]),
             vs,
             v.to_string(),
+            vs_floor,
         ]);
     }
     Ok(FilterResult { table, goals })

@@ -353,3 +353,121 @@ fn a_restarted_id_is_not_ended_by_its_unrecovered_predecessor() {
         panic!("cleanup: {e}");
     }
 }
+
+/// Reattach asked again for a task it already tracks (the conformance suite polls this way)
+/// answers as a first reattach would: running while it runs, exited with its real status once
+/// the supervisor recorded it, and that exit is not reported a second time as an observation.
+#[test]
+fn a_repeated_reattach_reports_the_exit_once_it_is_recorded() {
+    if !privileged("a_repeated_reattach_reports_the_exit_once_it_is_recorded") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let gate = scratch.dir.path().join("gate");
+    let script = format!(
+        "while [ ! -e {} ]; do sleep 0.05; done; exit 3",
+        gate.display()
+    );
+    let mut shape = TaskShape::new("re-reattach", "sh", &[]);
+    let argv = ["-c", script.as_str()];
+    shape.args = &argv;
+    shape
+        .unveil
+        .push(format!("r:{}", scratch.dir.path().display()));
+    let plan = plan(&scratch, &shape);
+    let state = {
+        let wake = Wake::default();
+        let mut first = backend(&wake);
+        match first.launch(&plan) {
+            Ok(l) => l.state,
+            Err(e) => panic!("launch: {}", pledge_core::backend::error_chain(&e)),
+        }
+    };
+    let wake = Wake::default();
+    let mut second = backend(&wake);
+    assert!(matches!(second.reattach(&state), Ok(Effect::Launched(_))));
+    if let Err(e) = std::fs::write(&gate, b"") {
+        panic!("gate: {e}");
+    }
+    let exit_file = state.process.state_dir.join("exit.json");
+    assert!(
+        (0..600).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            exit_file.exists()
+        }),
+        "the supervisor records the exit"
+    );
+    match second.reattach(&state) {
+        Ok(Effect::AlreadyExited { result, .. }) => {
+            assert_eq!((result.exit_code, result.signal), (3, 0));
+        }
+        other => panic!("expected AlreadyExited, got {other:?}"),
+    }
+    // The watcher saw the exit too; it must not become a second report.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut obs = Vec::new();
+    second.drain_observations(&mut obs);
+    assert!(
+        !obs.iter().any(|o| matches!(o, Observation::Exited { .. })),
+        "the exit was reported again: {obs:?}"
+    );
+    if let Err(e) = second.cleanup(&plan.task) {
+        panic!("cleanup: {e}");
+    }
+}
+
+/// A task an earlier plugin left behind and nobody recovered (its cleanup failed before a
+/// restart): cleanup of its id by a fresh backend, which only knows the configured state dir,
+/// ends its supervisor and task and removes its cgroup and state dir.
+#[test]
+fn cleanup_of_an_untracked_id_removes_what_an_earlier_plugin_left() {
+    if !privileged("cleanup_of_an_untracked_id_removes_what_an_earlier_plugin_left") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let plan = plan(&scratch, &TaskShape::new("left-behind", "sleep", &["1000"]));
+    let state = {
+        let wake = Wake::default();
+        let mut first = backend(&wake);
+        match first.launch(&plan) {
+            Ok(l) => l.state,
+            Err(e) => panic!("launch: {}", pledge_core::backend::error_chain(&e)),
+        }
+    };
+    let p = &state.process;
+    let alive = |pid: u32, start| {
+        pledge_backend_linux::runtime::procfs::start_time(pid) == Some(start)
+            && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| !s.contains(") Z "))
+                .unwrap_or(false)
+    };
+    assert!(alive(p.pid, p.pid_start));
+    let roots = pledge_backend_linux::runtime::cgroup::CgroupRoots::detect();
+    let cgroup =
+        match pledge_backend_linux::runtime::cgroup::TaskCgroup::for_plan(&roots, &plan.cgroup) {
+            Ok(c) => c,
+            Err(e) => panic!("cgroup: {e}"),
+        };
+    use pledge_backend_linux::runtime::cgroup::CgroupOps;
+    let dirs = cgroup.dirs();
+    assert!(dirs.iter().all(|d| d.is_dir()), "{dirs:?}");
+
+    let wake = Wake::default();
+    let mut fresh = backend(&wake);
+    fresh.configured(&pledge_core::PluginConfig {
+        state_dir: scratch.state_root(),
+        ..pledge_core::PluginConfig::default()
+    });
+    if let Err(e) = fresh.cleanup(&plan.task) {
+        panic!("cleanup: {e}");
+    }
+    assert!(!p.state_dir.exists(), "state dir removed");
+    assert!(dirs.iter().all(|d| !d.exists()), "cgroup removed: {dirs:?}");
+    let gone = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        !alive(p.pid, p.pid_start) && !alive(p.supervisor_pid, p.supervisor_start)
+    });
+    assert!(gone, "task and supervisor ended");
+    // Idempotent: nothing left is success.
+    assert!(fresh.cleanup(&plan.task).is_ok());
+}

@@ -218,6 +218,10 @@ pub trait Backend {
     fn cleanup(&mut self, task: &TaskId) -> Result<(), Self::Error>;
     /// Moves pending observations into `out`. Never blocks.
     fn drain_observations(&mut self, out: &mut Vec<Observation>);
+    /// The plugin's configuration took effect (SetConfig): a backend that keeps task state on
+    /// disk learns where, so cleanup of an id it does not track (one an earlier plugin
+    /// instance failed to clean) finds what is left there. Default: nothing to learn.
+    fn configured(&mut self, _plugin: &crate::PluginConfig) {}
 }
 
 /// The only place a [`Command`] becomes a backend call.

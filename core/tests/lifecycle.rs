@@ -489,10 +489,6 @@ fn unknown_ids_answer_task_not_found() {
             timeout: Duration::ZERO,
             signal: String::new(),
         },
-        Request::Destroy {
-            task: t.clone(),
-            force: true,
-        },
         Request::Inspect(t.clone()),
         Request::Signal {
             task: t.clone(),
@@ -509,6 +505,39 @@ fn unknown_ids_answer_task_not_found() {
         let e = o.reply(r).clone().unwrap_err();
         assert_eq!(e, DriverError::UnknownTask(t.clone()));
         assert_eq!(e.to_string(), "task not found for given id");
+    }
+}
+
+/// Destroy of an untracked id first removes whatever it may have left (a cleanup that failed
+/// before a plugin restart is forgotten with it), then answers "not found"; a failing
+/// cleanup is reported, so Nomad's retry comes back.
+#[test]
+fn destroy_of_an_unknown_id_cleans_up_what_it_left_then_answers_not_found() {
+    let mut h = H::configured();
+    let t = id("nope");
+    for (outcome, want) in [
+        (
+            failed(FailureClass::Retryable),
+            None, // a backend error
+        ),
+        (
+            Outcome::Ok(Effect::Done),
+            Some(DriverError::UnknownTask(t.clone())),
+        ),
+    ] {
+        let (d, o) = h.req(Request::Destroy {
+            task: t.clone(),
+            force: true,
+        });
+        o.no_reply(d);
+        let (op, cmd) = o.only_cmd();
+        assert_eq!(cmd, Command::Cleanup { task: t.clone() });
+        let o = h.done(op, outcome);
+        let e = o.reply(d).clone().unwrap_err();
+        match want {
+            Some(w) => assert_eq!(e, w),
+            None => assert!(matches!(e, DriverError::Backend { .. }), "{e:?}"),
+        }
     }
 }
 
@@ -1122,11 +1151,12 @@ fn destroy_retries_a_failed_cleanup_of_a_lost_task() {
         let o = h.done(op, outcome);
         assert_eq!(o.reply(d).is_ok(), ok, "{o:?}");
     }
-    // Once clean, the id is simply unknown.
+    // Once clean, the id is simply unknown (after one more, empty, cleanup).
     let (d, o) = h.req(Request::Destroy {
         task: id("t1"),
         force: true,
     });
+    let (op, _) = o.only_cmd();
+    let o = h.done(op, Outcome::Ok(Effect::Done));
     assert_eq!(o.reply(d), &Err(DriverError::UnknownTask(id("t1"))));
-    assert!(o.cmds.is_empty());
 }

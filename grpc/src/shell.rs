@@ -225,6 +225,7 @@ fn run<B: Backend>(
     let mut waiting = BTreeMap::new();
     let mut next_req = 0u64;
     let mut now = Instant::now;
+    let mut configured_state_dir: Option<std::path::PathBuf> = None;
     loop {
         let msg = match driver.poll_timeout() {
             Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
@@ -260,6 +261,13 @@ fn run<B: Backend>(
         };
         if let Err(steps) = settle(&mut driver, &mut backend, &mut now, &mut sink, MAX_STEPS) {
             tracing::error!(steps, "driver did not settle; continuing");
+        }
+        // A SetConfig took effect: the backend learns where task state lives.
+        if config.borrow().as_ref().map(|c| &c.state_dir) != configured_state_dir.as_ref() {
+            if let Some(cfg) = config.borrow().clone() {
+                configured_state_dir = Some(cfg.state_dir.clone());
+                backend.configured(&cfg);
+            }
         }
     }
 }

@@ -491,8 +491,9 @@ impl Runner {
         })?;
         let reply = self.reply(req).cloned();
         if !tracked {
-            // Not found; or, for a forgotten task whose leak-prevention cleanup failed, the
-            // cleanup retried: then it must have worked, or failed in the backend.
+            // Not found (after a cleanup of whatever the id left, which must then be gone);
+            // or, for a forgotten task whose leak-prevention cleanup failed, the cleanup
+            // retried: then it must have worked, or failed in the backend.
             let cleanups: Vec<Option<FailureClass>> = self
                 .calls_since(before)
                 .iter()
@@ -501,6 +502,11 @@ impl Runner {
                 .collect();
             return match (&reply, cleanups.as_slice()) {
                 (r, []) if is_unknown(r.as_ref(), &task) => Ok(()),
+                (r, [None]) if is_unknown(r.as_ref(), &task) => {
+                    ensure(!self.world.backend.knows(&task), || {
+                        format!("the cleanup of untracked {task} left its state")
+                    })
+                }
                 (Some(Ok(Reply::Destroyed)), [None]) => {
                     ensure(!self.world.backend.knows(&task), || {
                         format!("retried cleanup of {task} left its state")

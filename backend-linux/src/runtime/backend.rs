@@ -60,6 +60,9 @@ pub struct LinuxBackend {
     roots: CgroupRoots,
     tasks: HashMap<TaskId, Tracked>,
     watcher: Watcher,
+    /// State roots task dirs were seen under (plus the default), where cleanup of an id this
+    /// backend does not track looks for what it left.
+    state_roots: std::collections::BTreeSet<PathBuf>,
 }
 
 impl LinuxBackend {
@@ -85,6 +88,7 @@ impl LinuxBackend {
             roots,
             tasks: HashMap::new(),
             watcher,
+            state_roots: [PathBuf::from(pledge_core::PluginConfig::DEFAULT_STATE_DIR)].into(),
         })
     }
 
@@ -451,6 +455,53 @@ fn prepare_state_dir(dir: &Path) -> Result<(), RuntimeError> {
         .map_err(|e| io("creating", e))
 }
 
+impl LinuxBackend {
+    fn learn_state_root(&mut self, state_dir: &Path) {
+        if let Some(root) = state_dir.parent() {
+            if !self.state_roots.contains(root) {
+                self.state_roots.insert(root.to_path_buf());
+            }
+        }
+    }
+
+    /// Cleanup of an id this backend does not track: what an earlier plugin left for it (a
+    /// cleanup that failed before a restart) is removed: any live supervisor, the cgroup named
+    /// in its spec, the state dir. Nothing there is success.
+    fn purge_untracked(&mut self, task: &TaskId) -> Result<(), RuntimeError> {
+        let dirs: Vec<PathBuf> = self
+            .state_roots
+            .iter()
+            .map(|r| r.join(task.file_name()))
+            .filter(|d| d.exists())
+            .collect();
+        for dir in dirs {
+            tracing::info!(task = %task, dir = %dir.display(), "removing what an untracked task left");
+            kill_stale_supervisors(&dir);
+            match state::read_spec(&dir) {
+                Ok(spec) => {
+                    let cgroup =
+                        TaskCgroup::for_plan(&self.roots, &spec.plan.cgroup).map_err(|source| {
+                            RuntimeError::Cgroup {
+                                task: task.clone(),
+                                source,
+                            }
+                        })?;
+                    Self::teardown(&cgroup, &dir, None)?;
+                }
+                // No readable spec: the launch never got that far, so no cgroup was made.
+                Err(_) => {
+                    std::fs::remove_dir_all(&dir).map_err(|source| RuntimeError::StateIo {
+                        op: "removing",
+                        path: dir.clone(),
+                        source,
+                    })?
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Backend for LinuxBackend {
     type Error = RuntimeError;
 
@@ -462,6 +513,7 @@ impl Backend for LinuxBackend {
         if self.tasks.contains_key(&plan.task) {
             return Err(RuntimeError::AlreadyRunning(plan.task.clone()));
         }
+        self.learn_state_root(&plan.state_dir);
         let cgroup = TaskCgroup::for_plan(&self.roots, &plan.cgroup).map_err(|source| {
             RuntimeError::Cgroup {
                 task: plan.task.clone(),
@@ -510,7 +562,26 @@ impl Backend for LinuxBackend {
 
     fn reattach(&mut self, state: &DriverState) -> Result<Effect, RuntimeError> {
         let task = state.plan.task.clone();
-        if let Some(t) = self.tasks.get(&task) {
+        self.learn_state_root(&state.process.state_dir);
+        if let Some(t) = self.tasks.get_mut(&task) {
+            // A repeated reattach answers as a first one would (the fake's contract): once the
+            // supervisor has recorded the exit, the task is exited, and its watcher's event,
+            // if still pending, is dropped so the exit is not reported a second time.
+            if let Some(rec) = state::read_exit(&t.state.process.state_dir)? {
+                if !t.exited {
+                    t.exited = true;
+                    t.main = None;
+                    if let (Some(tok), Some(fd)) = (t.token.take(), &t.supervisor) {
+                        self.watcher.unwatch(tok, fd.as_fd());
+                    }
+                    t.supervisor = None;
+                }
+                return Ok(Effect::AlreadyExited {
+                    state: Box::new(t.state.clone()),
+                    result: rec.result(),
+                    at: rec.at,
+                });
+            }
             return Ok(Effect::Launched(Box::new(Launched {
                 state: t.state.clone(),
                 sandbox_report: "already tracked".into(),
@@ -573,7 +644,7 @@ impl Backend for LinuxBackend {
 
     fn cleanup(&mut self, task: &TaskId) -> Result<(), RuntimeError> {
         let Some(mut t) = self.tasks.remove(task) else {
-            return Ok(());
+            return self.purge_untracked(task);
         };
         if let (Some(tok), Some(fd)) = (t.token.take(), &t.supervisor) {
             self.watcher.unwatch(tok, fd.as_fd());
@@ -594,6 +665,10 @@ impl Backend for LinuxBackend {
                 Err(e)
             }
         }
+    }
+
+    fn configured(&mut self, plugin: &pledge_core::PluginConfig) {
+        self.state_roots.insert(plugin.state_dir.clone());
     }
 
     fn drain_observations(&mut self, out: &mut Vec<Observation>) {

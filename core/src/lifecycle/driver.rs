@@ -20,7 +20,9 @@
 //!   a failed re-attach → error, not tracked, and `KillAll` + `Cleanup` so nothing runs
 //!   unmanaged (class `Gone` = the task was lost). If that cleanup (or the one after a failed
 //!   launch) fails, a later Destroy of the forgotten id retries it (Nomad sends DestroyTask
-//!   with force after a failed RecoverTask), so its cgroup and state dir do not leak.
+//!   with force after a failed RecoverTask), so its cgroup and state dir do not leak. A
+//!   Destroy of any untracked id issues that `Cleanup` too (the failure may predate a plugin
+//!   restart, which forgets it) and answers "not found" once it succeeded.
 //! - Stats of an exited task → `WrongState` with phase `Exited` (Nomad ends the stream).
 //!   Exec and Signal need a live task.
 //! - A lost supervisor is reported by the backend as `Observation::Exited` with `err` set.
@@ -435,7 +437,11 @@ impl Driver {
 
     fn destroy(&mut self, req: ReqId, task: TaskId, force: bool) {
         let Some(t) = self.tasks.get(&task) else {
-            if self.unclean.contains(&task) && !self.cleaning.contains_key(&task) {
+            // Not tracked: it may still have left a cgroup or state dir, from a cleanup that
+            // failed before a plugin restart forgot it (Nomad sends DestroyTask with force for
+            // such ids). Cleanup of an id the backend does not know removes what it left, if
+            // anything, so it is tried; "not found" is the answer once it succeeds.
+            if !self.cleaning.contains_key(&task) {
                 let op = self.command(
                     Command::Cleanup { task: task.clone() },
                     Pending::Purge {
@@ -620,8 +626,14 @@ impl Driver {
                         }),
                     ),
                     Outcome::Ok(_) => {
-                        self.unclean.remove(&task);
-                        self.reply(req, Ok(Reply::Destroyed));
+                        // A forgotten task this plugin failed to clean is now destroyed; for
+                        // any other id there was nothing (more) to destroy.
+                        let reply = if self.unclean.remove(&task) {
+                            Ok(Reply::Destroyed)
+                        } else {
+                            Err(DriverError::UnknownTask(task))
+                        };
+                        self.reply(req, reply);
                     }
                 }
             }

@@ -1,0 +1,151 @@
+//! The backend conformance scenarios of `pledge_backend_fake::conformance`, run against the real
+//! kernel. backend-fake runs the same functions against the fake; when both pass, the fake the
+//! simulation relies on predicts Linux for every behaviour the scenarios name (exit codes and
+//! signals, one observation per exit, kill_all reaching children, ignored SIGTERM, reattach of
+//! running and exited tasks, samples, unknown and exited ids).
+
+mod runtime_common;
+
+use pledge_backend_fake::conformance::{self, Rig};
+use pledge_backend_linux::runtime::cgroup::{CgroupOps, CgroupRoots, TaskCgroup};
+use pledge_backend_linux::runtime::LinuxBackend;
+use pledge_core::{CgroupPlan, SandboxPlan, TaskId};
+use runtime_common::*;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What the shells of the plans below exec besides themselves.
+const SLEEP: &str = "/usr/bin/sleep";
+
+struct LinuxRig {
+    // Field order: the backend goes before the scratch area that removes its cgroups.
+    backend: LinuxBackend,
+    wake: Wake,
+    scratch: Scratch,
+    roots: CgroupRoots,
+    /// Every planned task's cgroup, so live processes are seen also after cleanup.
+    cgroups: BTreeMap<TaskId, CgroupPlan>,
+}
+
+impl LinuxRig {
+    fn new() -> Self {
+        let wake = Wake::default();
+        Self {
+            backend: backend(&wake),
+            wake,
+            scratch: Scratch::new(),
+            roots: CgroupRoots::detect(),
+            cgroups: BTreeMap::new(),
+        }
+    }
+
+    fn shell(&mut self, script: &str) -> SandboxPlan {
+        let args = ["-c", script];
+        let shape = TaskShape::new("conformance", "/bin/sh", &args);
+        let plan = plan(&self.scratch, &shape);
+        self.cgroups.insert(plan.task.clone(), plan.cgroup.clone());
+        plan
+    }
+}
+
+impl Rig for LinuxRig {
+    type B = LinuxBackend;
+
+    fn backend(&mut self) -> &mut LinuxBackend {
+        &mut self.backend
+    }
+
+    fn plan_exiting(&mut self, code: i32) -> SandboxPlan {
+        self.shell(&format!("exit {code}"))
+    }
+
+    fn plan_running(&mut self) -> SandboxPlan {
+        // exec: the task's main process is sleep itself, with default dispositions.
+        self.shell(&format!("exec {SLEEP} 1000"))
+    }
+
+    fn plan_ignoring_term(&mut self) -> SandboxPlan {
+        // Ignored dispositions survive exec.
+        self.shell(&format!("trap '' TERM INT HUP; exec {SLEEP} 1000"))
+    }
+
+    fn plan_forking(&mut self, children: u8) -> SandboxPlan {
+        let kids = (0..children)
+            .map(|_| format!("{SLEEP} 1000 &"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        self.shell(&format!("{kids} wait"))
+    }
+
+    fn pass_time(&mut self) {
+        self.wake.wait(Duration::from_millis(25));
+    }
+
+    fn live_pids(&mut self, task: &TaskId) -> Vec<u32> {
+        let Some(plan) = self.cgroups.get(task) else {
+            return Vec::new();
+        };
+        match TaskCgroup::for_plan(&self.roots, plan) {
+            Ok(cg) => cg.pids(),
+            Err(e) => panic!("cgroup of {task}: {e}"),
+        }
+    }
+
+    fn restart_plugin(&mut self) {
+        // The old backend goes away without cleanup, as a killed plugin would; tasks run on.
+        self.wake = Wake::default();
+        self.backend = backend(&self.wake);
+    }
+}
+
+macro_rules! scenario {
+    ($($name:ident),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            if !privileged(stringify!($name)) {
+                return;
+            }
+            let mut rig = LinuxRig::new();
+            if let Err(e) = conformance::$name(&mut rig) {
+                panic!("{e}");
+            }
+        }
+    )*};
+}
+
+scenario!(
+    launch_then_exit_is_observed,
+    exit_is_observed_once,
+    cleanup_twice_ok,
+    kill_all_kills_children,
+    sigterm_ends_default_process,
+    ignored_sigterm_then_kill_all,
+    reattach_running_keeps_identity,
+    reattach_exited_reports_status,
+    sample_lists_main_pid,
+    unknown_task_is_gone,
+    signal_after_exit_is_gone,
+);
+
+/// The list above is the whole suite: a scenario added to the fake's list must be added here.
+#[test]
+fn every_scenario_runs_on_linux() {
+    if !privileged("every_scenario_runs_on_linux") {
+        return;
+    }
+    let mut rig = LinuxRig::new();
+    let results = conformance::all(&mut rig);
+    assert_eq!(results.len(), 11, "new scenarios: add them to scenario!()");
+    let failed: Vec<String> = results
+        .into_iter()
+        .filter_map(|(_, r)| r.err().map(|e| e.to_string()))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    let left: Vec<u32> = rig
+        .cgroups
+        .clone()
+        .keys()
+        .flat_map(|t| rig.live_pids(t))
+        .collect();
+    assert!(left.is_empty(), "scenarios leaked processes {left:?}");
+}

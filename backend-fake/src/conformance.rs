@@ -57,6 +57,39 @@ fn fail(scenario: &'static str, what: impl Into<String>) -> ScenarioError {
     }
 }
 
+/// One `#[test]` per scenario, for a test file of any backend: `make` is called with the
+/// scenario's name and returns the rig, or `None` to skip (a missing privilege, said why).
+/// The list lives here once, beside [`all`].
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!(@each $make;
+            launch_then_exit_is_observed,
+            exit_is_observed_once,
+            cleanup_twice_ok,
+            kill_all_kills_children,
+            sigterm_ends_default_process,
+            ignored_sigterm_then_kill_all,
+            reattach_running_keeps_identity,
+            reattach_exited_reports_status,
+            sample_lists_main_pid,
+            unknown_task_is_gone,
+            signal_after_exit_is_gone,
+        );
+    };
+    (@each $make:expr; $($name:ident),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            let Some(mut rig) = ($make)(stringify!($name)) else {
+                return;
+            };
+            if let Err(e) = $crate::conformance::$name(&mut rig) {
+                panic!("{e}");
+            }
+        }
+    )*};
+}
+
 /// Every scenario by name, for a caller that runs them all and reports each.
 pub fn all<R: Rig>(rig: &mut R) -> Vec<(&'static str, Outcome)> {
     vec![

@@ -60,31 +60,7 @@ impl Rig for FakeRig {
     }
 }
 
-macro_rules! scenario {
-    ($($name:ident),* $(,)?) => {$(
-        #[test]
-        fn $name() {
-            let mut rig = FakeRig::new();
-            if let Err(e) = conformance::$name(&mut rig) {
-                panic!("{e}");
-            }
-        }
-    )*};
-}
-
-scenario!(
-    launch_then_exit_is_observed,
-    exit_is_observed_once,
-    cleanup_twice_ok,
-    kill_all_kills_children,
-    sigterm_ends_default_process,
-    ignored_sigterm_then_kill_all,
-    reattach_running_keeps_identity,
-    reattach_exited_reports_status,
-    sample_lists_main_pid,
-    unknown_task_is_gone,
-    signal_after_exit_is_gone,
-);
+pledge_backend_fake::conformance_tests!(|_name: &str| Some(FakeRig::new()));
 
 #[test]
 fn all_scenarios_pass_on_one_backend_in_sequence() {

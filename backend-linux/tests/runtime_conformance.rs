@@ -98,36 +98,9 @@ impl Rig for LinuxRig {
     }
 }
 
-macro_rules! scenario {
-    ($($name:ident),* $(,)?) => {$(
-        #[test]
-        fn $name() {
-            if !privileged(stringify!($name)) {
-                return;
-            }
-            let mut rig = LinuxRig::new();
-            if let Err(e) = conformance::$name(&mut rig) {
-                panic!("{e}");
-            }
-        }
-    )*};
-}
+pledge_backend_fake::conformance_tests!(|name: &str| privileged(name).then(LinuxRig::new));
 
-scenario!(
-    launch_then_exit_is_observed,
-    exit_is_observed_once,
-    cleanup_twice_ok,
-    kill_all_kills_children,
-    sigterm_ends_default_process,
-    ignored_sigterm_then_kill_all,
-    reattach_running_keeps_identity,
-    reattach_exited_reports_status,
-    sample_lists_main_pid,
-    unknown_task_is_gone,
-    signal_after_exit_is_gone,
-);
-
-/// The list above is the whole suite: a scenario added to the fake's list must be added here.
+/// The whole suite on one backend in sequence: nothing leaks across scenarios.
 #[test]
 fn every_scenario_runs_on_linux() {
     if !privileged("every_scenario_runs_on_linux") {
@@ -135,7 +108,6 @@ fn every_scenario_runs_on_linux() {
     }
     let mut rig = LinuxRig::new();
     let results = conformance::all(&mut rig);
-    assert_eq!(results.len(), 11, "new scenarios: add them to scenario!()");
     let failed: Vec<String> = results
         .into_iter()
         .filter_map(|(_, r)| r.err().map(|e| e.to_string()))

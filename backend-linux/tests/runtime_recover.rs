@@ -305,28 +305,14 @@ fn a_restarted_id_is_not_ended_by_its_unrecovered_predecessor() {
     let scratch = Scratch::new();
     let shape = TaskShape::new("reused-id", "sleep", &["1000"]);
     let plan = plan(&scratch, &shape);
-    let old = {
-        let wake = Wake::default();
-        let mut first = backend(&wake);
-        match first.launch(&plan) {
-            Ok(l) => l.state,
-            Err(e) => panic!("launch: {}", pledge_core::backend::error_chain(&e)),
-        }
-        // `first` is dropped here: the plugin is gone, its task keeps running.
-    };
+    let old = launch_and_abandon(&plan);
     let wake = Wake::default();
     let mut second = backend(&wake);
     let new = match second.launch(&plan) {
         Ok(l) => l.state,
         Err(e) => panic!("relaunch: {}", pledge_core::backend::error_chain(&e)),
     };
-    // Running: the same process (start time) and not a zombie waiting for its reaper.
-    let alive = |pid: u32, start| {
-        pledge_backend_linux::runtime::procfs::start_time(pid) == Some(start)
-            && std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|s| !s.contains(") Z "))
-                .unwrap_or(false)
-    };
+    let alive = running;
     assert!(
         !alive(old.process.supervisor_pid, old.process.supervisor_start),
         "the unrecovered supervisor was ended"
@@ -375,14 +361,7 @@ fn a_repeated_reattach_reports_the_exit_once_it_is_recorded() {
         .unveil
         .push(format!("r:{}", scratch.dir.path().display()));
     let plan = plan(&scratch, &shape);
-    let state = {
-        let wake = Wake::default();
-        let mut first = backend(&wake);
-        match first.launch(&plan) {
-            Ok(l) => l.state,
-            Err(e) => panic!("launch: {}", pledge_core::backend::error_chain(&e)),
-        }
-    };
+    let state = launch_and_abandon(&plan);
     let wake = Wake::default();
     let mut second = backend(&wake);
     assert!(matches!(second.reattach(&state), Ok(Effect::Launched(_))));
@@ -426,21 +405,9 @@ fn cleanup_of_an_untracked_id_removes_what_an_earlier_plugin_left() {
     }
     let scratch = Scratch::new();
     let plan = plan(&scratch, &TaskShape::new("left-behind", "sleep", &["1000"]));
-    let state = {
-        let wake = Wake::default();
-        let mut first = backend(&wake);
-        match first.launch(&plan) {
-            Ok(l) => l.state,
-            Err(e) => panic!("launch: {}", pledge_core::backend::error_chain(&e)),
-        }
-    };
+    let state = launch_and_abandon(&plan);
     let p = &state.process;
-    let alive = |pid: u32, start| {
-        pledge_backend_linux::runtime::procfs::start_time(pid) == Some(start)
-            && std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|s| !s.contains(") Z "))
-                .unwrap_or(false)
-    };
+    let alive = running;
     assert!(alive(p.pid, p.pid_start));
     let roots = pledge_backend_linux::runtime::cgroup::CgroupRoots::detect();
     let cgroup =

@@ -5,7 +5,8 @@
 mod common;
 
 use common::{
-    connect, encode, exec_stream, object, plugin_keys, stdin_frame, stop_and_wait, task_keys, Cty,
+    connect, encode, exec_stream, object, open_stats, plugin_keys, stdin_frame, stop_and_wait,
+    task_keys, Cty,
 };
 use pledge_backend_fake::{FakeBackend, FaultPlan, FaultyOp};
 use pledge_core::{ExecPlan, FailureClass, TaskId};
@@ -265,19 +266,7 @@ async fn start_wait_inspect_stats_events_destroy() {
         status.started_at.is_some() && status.completed_at.is_some() && status.result.is_some()
     );
 
-    let mut stats = match d
-        .task_stats(pb::TaskStatsRequest {
-            task_id: id.into(),
-            collection_interval: Some(prost_types::Duration {
-                seconds: 0,
-                nanos: 100_000_000,
-            }),
-        })
-        .await
-    {
-        Ok(s) => s.into_inner(),
-        Err(e) => panic!("TaskStats: {e}"),
-    };
+    let mut stats = open_stats(&mut d, id, 100).await;
     for _ in 0..2 {
         let s = stats
             .message()

@@ -6,7 +6,8 @@
 mod common;
 
 use common::{
-    connect, encode, exec_stream, object, plugin_keys, stdin_frame, stop_and_wait, task_keys, Cty,
+    connect, encode, exec_stream, object, open_stats, plugin_keys, recover, stdin_frame,
+    stop_and_wait, task_keys, Cty, Driver,
 };
 use pledge_grpc::pb::base::base_plugin_client::BasePluginClient;
 use pledge_grpc::pb::base::{PluginInfoRequest, PluginType, SetConfigRequest};
@@ -709,19 +710,7 @@ async fn real_tasks_survive_plugin_shutdown_and_are_recovered() {
     let pid = state.process.pid;
     assert!(pid_alive(pid), "task pid {pid} runs");
 
-    let mut stats = match d
-        .task_stats(pb::TaskStatsRequest {
-            task_id: id.into(),
-            collection_interval: Some(prost_types::Duration {
-                seconds: 0,
-                nanos: 200_000_000,
-            }),
-        })
-        .await
-    {
-        Ok(s) => s.into_inner(),
-        Err(e) => panic!("TaskStats: {e}"),
-    };
+    let mut stats = open_stats(&mut d, id, 200).await;
     let s = stats
         .message()
         .await
@@ -801,17 +790,7 @@ async fn real_tasks_survive_plugin_shutdown_and_are_recovered() {
     let ch2 = p2.channel().await;
     configure(&ch2).await;
     let mut d2 = DriverClient::new(ch2.clone());
-    let mut stored = handle.clone();
-    if let Some(c) = stored.config.as_mut() {
-        c.msgpack_driver_config.clear();
-    }
-    let r = d2
-        .recover_task(pb::RecoverTaskRequest {
-            task_id: String::new(),
-            handle: Some(stored),
-        })
-        .await;
-    assert!(r.is_ok(), "RecoverTask: {r:?}");
+    recover(&mut d2, &handle).await;
     assert_eq!(stop_and_wait(&mut d2, id).await, Some(15));
     assert!(!pid_alive(pid));
     assert!(d2
@@ -1066,31 +1045,13 @@ async fn a_sigkilled_plugin_loses_no_task_and_cgroups_follow_nomads_paths() {
     };
     assert!(std::path::Path::new(&cg_dir).is_dir(), "{cg_dir} exists");
 
-    let stats_of = |d: &mut DriverClient<tonic::transport::Channel>, id: &str| {
+    let stats_of = |d: &mut Driver, id: &str| {
         let mut d = d.clone();
         let id = id.to_owned();
         async move {
-            let mut s = match d
-                .task_stats(pb::TaskStatsRequest {
-                    task_id: id.clone(),
-                    collection_interval: Some(prost_types::Duration {
-                        seconds: 0,
-                        nanos: 200_000_000,
-                    }),
-                })
+            open_stats(&mut d, &id, 200)
                 .await
-            {
-                Ok(s) => s.into_inner(),
-                Err(e) => {
-                    let w = d
-                        .wait_task(pb::WaitTaskRequest {
-                            task_id: id.clone(),
-                        })
-                        .await;
-                    panic!("TaskStats: {e}; WaitTask says: {w:?}")
-                }
-            };
-            s.message()
+                .message()
                 .await
                 .ok()
                 .flatten()
@@ -1125,17 +1086,7 @@ async fn a_sigkilled_plugin_loses_no_task_and_cgroups_follow_nomads_paths() {
     configure(&ch2).await;
     let mut d2 = DriverClient::new(ch2.clone());
     for h in [&long, &short] {
-        let mut stored = h.clone();
-        if let Some(c) = stored.config.as_mut() {
-            c.msgpack_driver_config.clear();
-        }
-        let r = d2
-            .recover_task(pb::RecoverTaskRequest {
-                task_id: String::new(),
-                handle: Some(stored),
-            })
-            .await;
-        assert!(r.is_ok(), "RecoverTask: {r:?}");
+        recover(&mut d2, h).await;
     }
     // The status of the task that exited while no plugin ran is not lost.
     let w = d2

@@ -227,6 +227,25 @@ pub fn plan(scratch: &Scratch, shape: &TaskShape<'_>) -> SandboxPlan {
     plan
 }
 
+/// Launches `plan` with a backend that is then dropped without cleanup, as when the plugin
+/// goes away: the task runs on; returns its persisted state.
+pub fn launch_and_abandon(plan: &SandboxPlan) -> pledge_core::DriverState {
+    let wake = Wake::default();
+    let mut first = backend(&wake);
+    match first.launch(plan) {
+        Ok(l) => l.state,
+        Err(e) => panic!("launch: {}", pledge_core::backend::error_chain(&e)),
+    }
+}
+
+/// True while `pid` is the process that started at `start` and not a zombie.
+pub fn running(pid: u32, start: u64) -> bool {
+    pledge_backend_linux::runtime::procfs::start_time(pid) == Some(start)
+        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false)
+}
+
 /// Drains until `task` exits or `limit` passes (a liveness bound, not a timing assertion).
 pub fn wait_exit(b: &mut LinuxBackend, wake: &Wake, task: &TaskId, limit: Duration) -> ExitResult {
     let end = Instant::now() + limit;

@@ -127,6 +127,41 @@ pub async fn connect(path: PathBuf) -> tonic::transport::Channel {
 /// A Driver client, as both test files hold one.
 pub type Driver = pledge_grpc::pb::drivers::driver_client::DriverClient<tonic::transport::Channel>;
 
+/// Opens TaskStats for `id` at `interval_ms`, as Nomad's client does for the UI.
+pub async fn open_stats(
+    d: &mut Driver,
+    id: &str,
+    interval_ms: u32,
+) -> tonic::Streaming<pledge_grpc::pb::drivers::TaskStatsResponse> {
+    let req = pledge_grpc::pb::drivers::TaskStatsRequest {
+        task_id: id.into(),
+        collection_interval: Some(prost_types::Duration {
+            seconds: 0,
+            nanos: i32::try_from(interval_ms % 1000 * 1_000_000).unwrap_or(0),
+        }),
+    };
+    match d.task_stats(req).await {
+        Ok(s) => s.into_inner(),
+        Err(e) => panic!("TaskStats {id}: {e}"),
+    }
+}
+
+/// RecoverTask with a stored handle, as Nomad's client sends it after an agent restart: the
+/// handle's config no longer carries the driver config.
+pub async fn recover(d: &mut Driver, handle: &pledge_grpc::pb::drivers::TaskHandle) {
+    let mut stored = handle.clone();
+    if let Some(c) = stored.config.as_mut() {
+        c.msgpack_driver_config.clear();
+    }
+    let r = d
+        .recover_task(pledge_grpc::pb::drivers::RecoverTaskRequest {
+            task_id: String::new(),
+            handle: Some(stored),
+        })
+        .await;
+    assert!(r.is_ok(), "RecoverTask: {r:?}");
+}
+
 /// StopTask with SIGTERM and a 5 s grace, then WaitTask: the signal the task ended with.
 pub async fn stop_and_wait(d: &mut Driver, id: &str) -> Option<i32> {
     use pledge_grpc::pb::drivers as pb;

@@ -371,6 +371,7 @@ async fn driver_rpcs_without_tasks() {
     let first = fp.message().await.ok().flatten().unwrap_or_default();
     assert!(first.attributes.contains_key("driver.pledge.version"));
     assert!(!first.health_description.is_empty());
+    fingerprint_says_what_the_host_can_do(&first);
 
     // Unknown ids: Nomad's message, the plugin stays up.
     let unknown = "alloc/none/deadbeef".to_owned();
@@ -505,6 +506,61 @@ async fn driver_rpcs_without_tasks() {
 
     let (status, _, _) = p.shutdown().await;
     assert_eq!(status.code(), Some(0));
+}
+
+/// The fingerprint names the host's abilities: Landlock ABI and cgroup mode as attributes, and
+/// a health description that says when unveil is only partly enforced. The kernel matrix sets
+/// the expectations (PLEDGE_EXPECT_LANDLOCK_ABI, PLEDGE_EXPECT_CGROUP); natively the ABI is
+/// compared with what a sandboxed launch reports.
+fn fingerprint_says_what_the_host_can_do(fp: &pb::FingerprintResponse) {
+    use pledge_grpc::pb::structs::attribute::Value;
+    let attr = |k: &str| {
+        fp.attributes
+            .get(&format!("driver.pledge.{k}"))
+            .and_then(|a| a.value.clone())
+    };
+    // What a launch reports is measured by the kernel at launch time, not by the fingerprint.
+    let out = Command::new(BIN)
+        .args(["sandbox", "-B", "-p", "stdio rpath", "--", "/bin/true"])
+        .env("PLEDGE_SANDBOX_REPORT", "1")
+        .output();
+    let kernel_abi = out
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .find(|l| l.starts_with('{'))
+                .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        })
+        .and_then(|v| v["landlock_abi"].as_i64())
+        .unwrap_or(-1);
+    if let Ok(want) = std::env::var("PLEDGE_EXPECT_LANDLOCK_ABI") {
+        assert_eq!(kernel_abi.to_string(), want, "the kernel's Landlock ABI");
+    }
+    assert_eq!(
+        attr("landlock_abi"),
+        Some(Value::IntVal(kernel_abi)),
+        "{fp:?}"
+    );
+    let desc = &fp.health_description;
+    match kernel_abi {
+        0 => assert!(desc.contains("Landlock unavailable"), "{desc}"),
+        1..=3 => assert!(
+            desc.contains("partially enforced") && desc.contains("need ABI 4"),
+            "{desc}"
+        ),
+        4 | 5 => assert!(desc.contains("partially enforced"), "{desc}"),
+        _ => assert!(!desc.contains("partially"), "{desc}"),
+    }
+    match std::env::var("PLEDGE_EXPECT_CGROUP").as_deref() {
+        Ok(want) => assert_eq!(
+            attr("cgroup"),
+            Some(Value::StringVal(want.into())),
+            "{fp:?}"
+        ),
+        Err(_) => assert!(attr("cgroup").is_some(), "{fp:?}"),
+    }
+    assert_eq!(attr("seccomp"), Some(Value::BoolVal(true)), "{fp:?}");
 }
 
 fn is_root() -> bool {

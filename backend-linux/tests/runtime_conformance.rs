@@ -25,6 +25,9 @@ struct LinuxRig {
     roots: CgroupRoots,
     /// Every planned task's cgroup, so live processes are seen also after cleanup.
     cgroups: BTreeMap<TaskId, CgroupPlan>,
+    /// Files launched tasks create once their setup (a `trap`) is in effect; the next
+    /// `pass_time` waits for them, since real time passes unevenly (a TCG guest is slow).
+    ready: Vec<std::path::PathBuf>,
 }
 
 impl LinuxRig {
@@ -36,6 +39,7 @@ impl LinuxRig {
             scratch: Scratch::new(),
             roots: CgroupRoots::detect(),
             cgroups: BTreeMap::new(),
+            ready: Vec::new(),
         }
     }
 
@@ -65,8 +69,13 @@ impl Rig for LinuxRig {
     }
 
     fn plan_ignoring_term(&mut self) -> SandboxPlan {
-        // Ignored dispositions survive exec.
-        self.shell(&format!("trap '' TERM INT HUP; exec {SLEEP} 1000"))
+        // Ignored dispositions survive exec. The scenario signals after one pass_time, which
+        // must not come before the trap: the shell says when it is set.
+        let plan = self.shell(&format!(
+            "trap '' TERM INT HUP; : > local/ready; exec {SLEEP} 1000"
+        ));
+        self.ready.push(plan.cwd.join("local/ready"));
+        plan
     }
 
     fn plan_forking(&mut self, children: u8) -> SandboxPlan {
@@ -78,6 +87,16 @@ impl Rig for LinuxRig {
     }
 
     fn pass_time(&mut self) {
+        for file in std::mem::take(&mut self.ready) {
+            let ready = (0..1000).any(|_| {
+                if file.exists() {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+                false
+            });
+            assert!(ready, "{} did not appear within 10 s", file.display());
+        }
         self.wake.wait(Duration::from_millis(25));
     }
 

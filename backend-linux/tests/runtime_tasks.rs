@@ -52,6 +52,8 @@ fn cgroup_files_hold_the_planned_limits_for_each_resource_case() {
         cores: &'static str,
         hard: Option<u64>,
         soft: Option<u64>,
+        /// The plugin's optional `cpu_hard_limit` cap, as the planner computes it.
+        cpu_max: Option<(u64, u64)>,
     }
     let cases = [
         Case {
@@ -60,6 +62,7 @@ fn cgroup_files_hold_the_planned_limits_for_each_resource_case() {
             cores: "",
             hard: Some(209_715_200),
             soft: None,
+            cpu_max: Some((25_000, 100_000)),
         },
         Case {
             memory: 150,
@@ -67,6 +70,7 @@ fn cgroup_files_hold_the_planned_limits_for_each_resource_case() {
             cores: "",
             hard: Some(262_144_000),
             soft: Some(157_286_400),
+            cpu_max: None,
         },
         Case {
             memory: 200,
@@ -74,6 +78,7 @@ fn cgroup_files_hold_the_planned_limits_for_each_resource_case() {
             cores: "",
             hard: None,
             soft: Some(209_715_200),
+            cpu_max: None,
         },
         Case {
             memory: 100,
@@ -81,6 +86,7 @@ fn cgroup_files_hold_the_planned_limits_for_each_resource_case() {
             cores: "0",
             hard: Some(104_857_600),
             soft: None,
+            cpu_max: None,
         },
     ];
     for (i, c) in cases.iter().enumerate() {
@@ -92,7 +98,8 @@ fn cgroup_files_hold_the_planned_limits_for_each_resource_case() {
             cpuset_cpus: c.cores.to_string(),
             cpuset_cgroup: String::new(),
         };
-        let plan = plan(&scratch, &shape);
+        let mut plan = plan(&scratch, &shape);
+        plan.cgroup.cpu_max = c.cpu_max;
         let launched = match b.launch(&plan) {
             Ok(l) => l,
             Err(e) => panic!(
@@ -132,6 +139,52 @@ fn cgroup_files_hold_the_planned_limits_for_each_resource_case() {
                 c.cores,
                 "case {i}: cores pinned"
             );
+        }
+        // Nomad's layout: tasks with reserved cores live under reserve.slice (v2) or
+        // cpuset's reserve/ (v1), the others under share.
+        let want = if c.cores.is_empty() {
+            "share"
+        } else {
+            "reserve"
+        };
+        let cpuset_dir = cg_file(&cg, V1Controller::CpuSet, "");
+        let part = if m == CgroupMode::V2 {
+            format!("/{want}.slice/")
+        } else {
+            format!("/{want}/")
+        };
+        assert!(
+            cpuset_dir.to_string_lossy().contains(&part),
+            "case {i}: {} is not under {part}",
+            cpuset_dir.display()
+        );
+        match (m, c.cpu_max) {
+            (CgroupMode::V2, Some((q, p))) => assert_eq!(
+                read(&cg_file(&cg, V1Controller::Cpu, "cpu.max")),
+                format!("{q} {p}"),
+                "case {i}: cpu.max"
+            ),
+            (CgroupMode::V2, None) => assert!(
+                read(&cg_file(&cg, V1Controller::Cpu, "cpu.max")).starts_with("max "),
+                "case {i}: cpu.max uncapped"
+            ),
+            (_, Some((q, p))) => {
+                assert_eq!(
+                    read(&cg_file(&cg, V1Controller::Cpu, "cpu.cfs_quota_us")),
+                    q.to_string(),
+                    "case {i}: cpu.cfs_quota_us"
+                );
+                assert_eq!(
+                    read(&cg_file(&cg, V1Controller::Cpu, "cpu.cfs_period_us")),
+                    p.to_string(),
+                    "case {i}: cpu.cfs_period_us"
+                );
+            }
+            (_, None) => assert_eq!(
+                read(&cg_file(&cg, V1Controller::Cpu, "cpu.cfs_quota_us")),
+                "-1",
+                "case {i}: cpu.cfs_quota_us uncapped"
+            ),
         }
         let pids_max = read(&cg_file(&cg, V1Controller::Pids, "pids.max"));
         assert_eq!(

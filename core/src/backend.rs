@@ -197,6 +197,21 @@ pub enum Outcome {
     },
 }
 
+/// The blocking part of a launch, handed out by [`Backend::launch_start`]: call it on any
+/// thread (it waits for the task to start), then give what it returns to
+/// [`Backend::launch_finish`] on the driver's thread.
+pub type LaunchWait = Box<dyn FnOnce() -> Box<dyn std::any::Any + Send> + Send>;
+
+/// How [`Backend::launch_start`] went.
+// Returned once per launch and consumed at once: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum LaunchStart<E> {
+    /// The launch is complete (or failed) already.
+    Done(Result<Launched, E>),
+    /// The launch waits for the task to start; see [`LaunchWait`].
+    Waiting(LaunchWait),
+}
+
 /// Effects the core may request.
 pub trait Backend {
     /// The backend's error type.
@@ -218,23 +233,58 @@ pub trait Backend {
     fn cleanup(&mut self, task: &TaskId) -> Result<(), Self::Error>;
     /// Moves pending observations into `out`. Never blocks.
     fn drain_observations(&mut self, out: &mut Vec<Observation>);
+    /// Starts a launch. A backend whose launch blocks until the task has started may hand the
+    /// wait out ([`LaunchStart::Waiting`]), so the shell can keep serving other tasks while it
+    /// runs. Default: the whole [`Backend::launch`], now.
+    fn launch_start(&mut self, plan: &SandboxPlan) -> LaunchStart<Self::Error> {
+        LaunchStart::Done(self.launch(plan))
+    }
+    /// Completes a launch that [`Backend::launch_start`] handed out, with what its wait
+    /// returned. Only backends that return [`LaunchStart::Waiting`] are asked; the default
+    /// launches again from the start.
+    fn launch_finish(
+        &mut self,
+        plan: &SandboxPlan,
+        _waited: Box<dyn std::any::Any + Send>,
+    ) -> Result<Launched, Self::Error> {
+        self.launch(plan)
+    }
     /// The plugin's configuration took effect (SetConfig): a backend that keeps task state on
     /// disk learns where, so cleanup of an id it does not track (one an earlier plugin
     /// instance failed to clean) finds what is left there. Default: nothing to learn.
     fn configured(&mut self, _plugin: &crate::PluginConfig) {}
 }
 
-/// The only place a [`Command`] becomes a backend call.
-pub fn execute<B: Backend>(backend: &mut B, cmd: &Command) -> Outcome {
-    let fail = |e: B::Error| Outcome::Failed {
+fn failed<E: std::error::Error + Classify>(e: E) -> Outcome {
+    Outcome::Failed {
         class: e.class(),
         message: error_chain(&e),
-    };
+    }
+}
+
+/// A launch's result as the core's [`Outcome`].
+pub fn launch_outcome<E: std::error::Error + Classify>(r: Result<Launched, E>) -> Outcome {
+    match r {
+        Ok(l) => Outcome::Ok(Effect::Launched(Box::new(l))),
+        Err(e) => failed(e),
+    }
+}
+
+/// The outcome of a launch [`Backend::launch_start`] handed out, once its wait returned
+/// `waited`.
+pub fn finish_launch<B: Backend>(
+    backend: &mut B,
+    plan: &SandboxPlan,
+    waited: Box<dyn std::any::Any + Send>,
+) -> Outcome {
+    launch_outcome(backend.launch_finish(plan, waited))
+}
+
+/// The only place a [`Command`] becomes a backend call.
+pub fn execute<B: Backend>(backend: &mut B, cmd: &Command) -> Outcome {
+    let fail = |e: B::Error| failed(e);
     match cmd {
-        Command::Launch(plan) => match backend.launch(plan) {
-            Ok(l) => Outcome::Ok(Effect::Launched(Box::new(l))),
-            Err(e) => fail(e),
-        },
+        Command::Launch(plan) => launch_outcome(backend.launch(plan)),
         Command::Signal { task, signal } => match backend.signal(task, *signal) {
             Ok(()) => Outcome::Ok(Effect::Done),
             Err(e) => fail(e),

@@ -36,8 +36,8 @@ pub mod sandbox;
 pub mod stats;
 
 pub use backend::{
-    execute, Backend, Classify, DriverState, Effect, ExitResult, FailureClass, HostFacts, Launched,
-    Observation, Outcome, Usage,
+    execute, finish_launch, Backend, Classify, DriverState, Effect, ExitResult, FailureClass,
+    HostFacts, LaunchStart, LaunchWait, Launched, Observation, Outcome, Usage,
 };
 pub use config::{
     Importance, NamespaceMode, PluginConfig, RawPluginConfig, RawTaskConfig, SandboxMode,

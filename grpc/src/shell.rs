@@ -6,7 +6,8 @@
 
 use pledge_core::lifecycle::drive::{settle, Sink};
 use pledge_core::{
-    Backend, Driver, DriverError, HostFacts, Input, PluginConfig, Reply, ReqId, Request, TaskEvent,
+    finish_launch, Backend, Driver, DriverError, HostFacts, Input, LaunchWait, OpId, PluginConfig,
+    Reply, ReqId, Request, SandboxPlan, TaskEvent,
 };
 use std::collections::BTreeMap;
 use std::sync::mpsc;
@@ -33,6 +34,12 @@ enum ShellMsg<B> {
     Probe(oneshot::Sender<HostFacts>),
     WithBackend(BackendFn<B>),
     Wake,
+    /// A launch's wait, run on its own thread, returned (see [`ShellSink::wait_elsewhere`]).
+    Waited {
+        op: OpId,
+        plan: Box<SandboxPlan>,
+        waited: Box<dyn std::any::Any + Send>,
+    },
     Stop,
 }
 
@@ -70,13 +77,48 @@ impl<B> std::fmt::Debug for Shell<B> {
     }
 }
 
-struct ShellSink<'a> {
+struct ShellSink<'a, B> {
     waiting: &'a mut BTreeMap<ReqId, oneshot::Sender<Result<Reply, DriverError>>>,
     events: &'a broadcast::Sender<TaskEvent>,
     config: &'a watch::Sender<Option<PluginConfig>>,
+    /// Where launch-wait threads send what they waited for.
+    shell: &'a mpsc::Sender<ShellMsg<B>>,
 }
 
-impl Sink for ShellSink<'_> {
+impl<B: 'static> Sink for ShellSink<'_, B> {
+    /// A launch's wait for its supervisor's report (milliseconds, up to the launch timeout
+    /// when a task's log FIFO has no reader) runs on a thread of its own, so this thread keeps
+    /// serving every other task and request meanwhile.
+    fn wait_elsewhere(
+        &mut self,
+        op: OpId,
+        plan: &SandboxPlan,
+        wait: LaunchWait,
+    ) -> Option<LaunchWait> {
+        let shell = self.shell.clone();
+        let plan = Box::new(plan.clone());
+        let (tx, rx) = mpsc::channel::<LaunchWait>();
+        let spawned = std::thread::Builder::new()
+            .name("pledge-launch".into())
+            .spawn(move || {
+                if let Ok(wait) = rx.recv() {
+                    let waited = wait();
+                    // The shell may have stopped (plugin shutdown): nothing left to tell.
+                    let _ = shell.send(ShellMsg::Waited { op, plan, waited });
+                }
+            });
+        match spawned {
+            Ok(_) => match tx.send(wait) {
+                Ok(()) => None,
+                Err(mpsc::SendError(wait)) => Some(wait),
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "no thread for a launch; waiting on the shell thread");
+                Some(wait)
+            }
+        }
+    }
+
     fn reply(&mut self, req: ReqId, reply: Result<Reply, DriverError>) {
         if let Ok(Reply::Configured(cfg)) = &reply {
             self.config.send_replace(Some((**cfg).clone()));
@@ -130,11 +172,12 @@ impl<B: Backend + 'static> ShellStarter<B> {
         let waker = self.waker();
         let events_for_thread = events.clone();
         let rx = self.rx;
+        let to_self = self.tx.clone();
         std::thread::Builder::new()
             .name("pledge-shell".into())
             .spawn(move || {
                 let backend = make_backend(waker);
-                run(backend, rx, events_for_thread, config_tx);
+                run(backend, rx, to_self, events_for_thread, config_tx);
             })?;
         Ok(Shell {
             tx: self.tx,
@@ -215,9 +258,10 @@ impl<B: 'static> Shell<B> {
     }
 }
 
-fn run<B: Backend>(
+fn run<B: Backend + 'static>(
     mut backend: B,
     rx: mpsc::Receiver<ShellMsg<B>>,
+    to_self: mpsc::Sender<ShellMsg<B>>,
     events: broadcast::Sender<TaskEvent>,
     config: watch::Sender<Option<PluginConfig>>,
 ) {
@@ -251,6 +295,10 @@ fn run<B: Backend>(
             Some(ShellMsg::WithBackend(f)) => f(&mut backend),
             // settle() below drains the observations.
             Some(ShellMsg::Wake) => {}
+            Some(ShellMsg::Waited { op, plan, waited }) => {
+                let outcome = finish_launch(&mut backend, &plan, waited);
+                driver.handle(Instant::now(), Input::Completed { op, outcome });
+            }
             Some(ShellMsg::Stop) => return,
             None => driver.handle(Instant::now(), Input::Tick),
         }
@@ -258,6 +306,7 @@ fn run<B: Backend>(
             waiting: &mut waiting,
             events: &events,
             config: &config,
+            shell: &to_self,
         };
         if let Err(steps) = settle(&mut driver, &mut backend, &mut now, &mut sink, MAX_STEPS) {
             tracing::error!(steps, "driver did not settle; continuing");

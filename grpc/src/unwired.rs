@@ -4,8 +4,8 @@
 //! Unimplemented before reaching it, so no success is ever faked.
 
 use pledge_core::{
-    Backend, Classify, DriverState, Effect, FailureClass, HostFacts, Launched, Observation,
-    SandboxPlan, Signal, TaskId, Usage,
+    Backend, Classify, DriverState, Effect, FailureClass, HostFacts, LaunchStart, Launched,
+    Observation, SandboxPlan, Signal, TaskId, Usage,
 };
 
 /// The error of every operation.
@@ -127,6 +127,32 @@ impl<B: Backend> Backend for Fallback<B> {
         match self {
             Self::Real(b) => b.drain_observations(out),
             Self::Unwired(u) => u.drain_observations(out),
+        }
+    }
+    // The optional methods too: a default here would hide the real backend's own.
+    fn launch_start(&mut self, plan: &SandboxPlan) -> LaunchStart<FallbackError> {
+        match self {
+            Self::Real(b) => match b.launch_start(plan) {
+                LaunchStart::Done(r) => LaunchStart::Done(r.map_err(lift)),
+                LaunchStart::Waiting(w) => LaunchStart::Waiting(w),
+            },
+            Self::Unwired(u) => LaunchStart::Done(u.launch(plan).map_err(lift)),
+        }
+    }
+    fn launch_finish(
+        &mut self,
+        plan: &SandboxPlan,
+        waited: Box<dyn std::any::Any + Send>,
+    ) -> Result<Launched, FallbackError> {
+        match self {
+            Self::Real(b) => b.launch_finish(plan, waited).map_err(lift),
+            Self::Unwired(u) => u.launch(plan).map_err(lift),
+        }
+    }
+    fn configured(&mut self, plugin: &pledge_core::PluginConfig) {
+        match self {
+            Self::Real(b) => b.configured(plugin),
+            Self::Unwired(u) => u.configured(plugin),
         }
     }
 }

@@ -1177,3 +1177,106 @@ async fn a_sigkilled_plugin_loses_no_task_and_cgroups_follow_nomads_paths() {
     let (status, _, _) = p2.shutdown().await;
     assert_eq!(status.code(), Some(0));
 }
+
+/// A launch that cannot finish yet (its stdout FIFO has no reader, as when Nomad's logmon is
+/// slow) must not stall the plugin: InspectTask, TaskStats and a second task's StartTask are
+/// answered while it waits, and it completes once the FIFO is read.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_launch_does_not_stall_other_tasks() {
+    let test = "a_stalled_launch_does_not_stall_other_tasks";
+    let _turn = REAL_TASKS.lock().await;
+    let p = Plugin::start();
+    let ch = p.channel().await;
+    configure(&ch).await;
+    let mut d = DriverClient::new(ch.clone());
+    if !healthy_or_skip(&mut d, test).await {
+        return;
+    }
+    let alloc = AllocDir::new();
+    let fifo = alloc.0.path().join("alloc/logs/stalled.stdout.0");
+    if let Err(e) = nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)) {
+        panic!("mkfifo: {e}");
+    }
+    let stalled_id = "stall/web/00000001";
+    let mut stalled = alloc.task(stalled_id, "/bin/sleep", &["1000"], "stdio rpath");
+    stalled.alloc_id = "stall1".into();
+    stalled.stdout_path = fifo.display().to_string();
+    let mut d_stalled = d.clone();
+    let start_stalled = tokio::spawn(async move {
+        d_stalled
+            .start_task(pb::StartTaskRequest {
+                task: Some(stalled),
+            })
+            .await
+            .map(|_| ())
+    });
+    // Its supervisor exists and waits on the FIFO: the launch is in its wait.
+    let marker = format!(
+        "supervise\0/run/nomad-pledge-driver/{}",
+        stalled_id.replace('/', "_")
+    );
+    let waiting = (0..500).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                std::fs::read(e.path().join("cmdline"))
+                    .map(|c| String::from_utf8_lossy(&c).contains(&marker))
+                    .unwrap_or(false)
+            })
+    });
+    assert!(waiting, "the stalled task's supervisor never appeared");
+
+    // Meanwhile: another task starts, is inspected and sampled.
+    let other_id = "stall/web/00000002";
+    let mut other = alloc.task(other_id, "/bin/sleep", &["1000"], "stdio rpath");
+    other.alloc_id = "stall2".into();
+    let r = d
+        .start_task(pb::StartTaskRequest { task: Some(other) })
+        .await;
+    assert!(r.is_ok(), "StartTask while another launch waits: {r:?}");
+    let i = d
+        .inspect_task(pb::InspectTaskRequest {
+            task_id: other_id.into(),
+        })
+        .await;
+    assert!(i.is_ok(), "InspectTask: {i:?}");
+    let first = open_stats(&mut d, other_id, 200).await.message().await;
+    assert!(matches!(first, Ok(Some(_))), "TaskStats: {first:?}");
+    if start_stalled.is_finished() {
+        let r = start_stalled.await;
+        let (_, err, _) = p.shutdown().await;
+        let log: Vec<&str> = err
+            .lines()
+            .filter(|l| l.contains("launch") || l.contains("task"))
+            .collect();
+        panic!("the stalled StartTask ended before the FIFO was read ({r:?}): the test proved nothing\n{}", log.join("\n"));
+    }
+
+    // Logmon arrives: the stalled launch completes.
+    let reader = std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        if let Ok(mut f) = std::fs::File::open(&fifo) {
+            let _ = std::io::Read::read_to_end(&mut f, &mut sink);
+        }
+    });
+    match start_stalled.await {
+        Ok(Ok(())) => {}
+        other => panic!("the stalled StartTask: {other:?}"),
+    }
+    for id in [stalled_id, other_id] {
+        assert_eq!(stop_and_wait(&mut d, id).await, Some(15), "{id}");
+        let r = d
+            .destroy_task(pb::DestroyTaskRequest {
+                task_id: id.into(),
+                force: true,
+            })
+            .await;
+        assert!(r.is_ok(), "DestroyTask {id}: {r:?}");
+    }
+    let _ = reader.join();
+    let (status, _, _) = p.shutdown().await;
+    assert_eq!(status.code(), Some(0));
+}

@@ -9,8 +9,8 @@ use crate::runtime::state::{self, LaunchMessage, SupervisorSpec, REPORT_FD};
 use crate::runtime::watcher::{Waker, Watcher};
 use pledge_core::backend::ProcessIdentity;
 use pledge_core::{
-    Backend, DriverState, Effect, ExitResult, FailureClass, HostFacts, Launched, Observation,
-    SandboxPlan, Signal, TaskId, Usage,
+    Backend, DriverState, Effect, ExitResult, FailureClass, HostFacts, LaunchStart, Launched,
+    Observation, SandboxPlan, Signal, TaskId, Usage,
 };
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -230,9 +230,9 @@ impl LinuxBackend {
     }
 
     /// Reads the supervisor's report lines until Started/Failed, EOF or the deadline.
-    fn await_report(&self, rd: OwnedFd) -> (Option<(u32, u64)>, Option<LaunchMessage>) {
+    fn await_report(rd: OwnedFd, timeout: Duration) -> (Option<(u32, u64)>, Option<LaunchMessage>) {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        let deadline = Instant::now() + self.opts.launch_timeout;
+        let deadline = Instant::now() + timeout;
         let mut buf: Vec<u8> = Vec::new();
         let mut sup = None;
         loop {
@@ -265,11 +265,13 @@ impl LinuxBackend {
         }
     }
 
-    fn launch_in(
+    /// The launch up to the supervisor's start: cgroup, spec, spawn. Returns the read end of
+    /// the report pipe.
+    fn launch_begin(
         &mut self,
         plan: &SandboxPlan,
         cgroup: &TaskCgroup,
-    ) -> Result<Launched, RuntimeError> {
+    ) -> Result<OwnedFd, RuntimeError> {
         let task = &plan.task;
         let dir = plan.state_dir.as_path();
         let t0 = Instant::now();
@@ -305,9 +307,20 @@ impl LinuxBackend {
         })?;
         let t1 = t0.elapsed();
         let rd = self.spawn_supervisor(plan, dir)?;
-        let t2 = t0.elapsed();
-        let (sup, msg) = self.await_report(rd);
-        tracing::debug!(task = %task, cgroup_and_spec = ?t1, spawn = ?t2, total = ?t0.elapsed(), "launch phases");
+        tracing::debug!(task = %task, cgroup_and_spec = ?t1, spawn = ?t0.elapsed(), "launch begun");
+        Ok(rd)
+    }
+
+    /// The launch after the supervisor's report (or its absence): the task is tracked, or the
+    /// error says why not.
+    fn launch_end(
+        &mut self,
+        plan: &SandboxPlan,
+        cgroup: &TaskCgroup,
+        (sup, msg): Reported,
+    ) -> Result<Launched, RuntimeError> {
+        let task = &plan.task;
+        let dir = plan.state_dir.as_path();
         match msg {
             Some(LaunchMessage::Started {
                 pid,
@@ -455,7 +468,25 @@ fn prepare_state_dir(dir: &Path) -> Result<(), RuntimeError> {
         .map_err(|e| io("creating", e))
 }
 
+/// What the supervisor reported on the launch pipe: its (pid, start time), and the last
+/// message (none if the pipe closed or the launch timed out first).
+type Reported = (Option<(u32, u64)>, Option<LaunchMessage>);
+
 impl LinuxBackend {
+    /// Never leave a cgroup, a process or a state dir behind a failed start.
+    fn failed_launch_cleanup(
+        plan: &SandboxPlan,
+        cgroup: &TaskCgroup,
+        r: Result<Launched, RuntimeError>,
+    ) -> Result<Launched, RuntimeError> {
+        if r.is_err() {
+            if let Err(t) = Self::teardown(cgroup, &plan.state_dir, None) {
+                tracing::warn!(task = %plan.task, "cleaning up a failed launch: {}", crate::runtime::chain(&t));
+            }
+        }
+        r
+    }
+
     fn learn_state_root(&mut self, state_dir: &Path) {
         if let Some(root) = state_dir.parent() {
             if !self.state_roots.contains(root) {
@@ -521,16 +552,61 @@ impl Backend for LinuxBackend {
             }
         })?;
         prepare_state_dir(&plan.state_dir)?;
-        match self.launch_in(plan, &cgroup) {
-            Ok(l) => Ok(l),
-            Err(e) => {
-                // Never leave a cgroup, a process or a state dir behind a failed start.
-                if let Err(t) = Self::teardown(&cgroup, &plan.state_dir, None) {
-                    tracing::warn!(task = %plan.task, "cleaning up a failed launch: {}", crate::runtime::chain(&t));
-                }
-                Err(e)
-            }
+        let timeout = self.opts.launch_timeout;
+        let r = self
+            .launch_begin(plan, &cgroup)
+            .and_then(|rd| self.launch_end(plan, &cgroup, Self::await_report(rd, timeout)));
+        Self::failed_launch_cleanup(plan, &cgroup, r)
+    }
+
+    fn launch_start(&mut self, plan: &SandboxPlan) -> LaunchStart<RuntimeError> {
+        if self.tasks.contains_key(&plan.task) {
+            return LaunchStart::Done(Err(RuntimeError::AlreadyRunning(plan.task.clone())));
         }
+        self.learn_state_root(&plan.state_dir);
+        let cgroup = match TaskCgroup::for_plan(&self.roots, &plan.cgroup) {
+            Ok(c) => c,
+            Err(source) => {
+                return LaunchStart::Done(Err(RuntimeError::Cgroup {
+                    task: plan.task.clone(),
+                    source,
+                }))
+            }
+        };
+        if let Err(e) = prepare_state_dir(&plan.state_dir) {
+            return LaunchStart::Done(Err(e));
+        }
+        match self.launch_begin(plan, &cgroup) {
+            // The wait for the report (up to the launch timeout) runs wherever the caller
+            // likes; launch_finish takes it from there.
+            Ok(rd) => {
+                let timeout = self.opts.launch_timeout;
+                LaunchStart::Waiting(Box::new(move || {
+                    Box::new(Self::await_report(rd, timeout)) as Box<dyn std::any::Any + Send>
+                }))
+            }
+            Err(e) => LaunchStart::Done(Self::failed_launch_cleanup(plan, &cgroup, Err(e))),
+        }
+    }
+
+    fn launch_finish(
+        &mut self,
+        plan: &SandboxPlan,
+        waited: Box<dyn std::any::Any + Send>,
+    ) -> Result<Launched, RuntimeError> {
+        let cgroup = TaskCgroup::for_plan(&self.roots, &plan.cgroup).map_err(|source| {
+            RuntimeError::Cgroup {
+                task: plan.task.clone(),
+                source,
+            }
+        })?;
+        let reported = match waited.downcast::<Reported>() {
+            Ok(r) => *r,
+            // Not ours: as if the supervisor never reported (it is killed, nothing is kept).
+            Err(_) => (None, None),
+        };
+        let r = self.launch_end(plan, &cgroup, reported);
+        Self::failed_launch_cleanup(plan, &cgroup, r)
     }
 
     fn signal(&mut self, task: &TaskId, signal: Signal) -> Result<(), RuntimeError> {

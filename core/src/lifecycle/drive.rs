@@ -2,7 +2,9 @@
 //! [`settle`] after every input, so the simulation exercises exactly what production runs.
 
 use super::{Driver, Input, Output, Reply, TaskEvent};
-use crate::backend::{execute, Backend, Observation};
+use crate::backend::{
+    execute, finish_launch, launch_outcome, Backend, LaunchStart, LaunchWait, Observation,
+};
 use crate::error::DriverError;
 use crate::ids::ReqId;
 use std::time::Instant;
@@ -15,6 +17,17 @@ pub trait Sink {
     fn event(&mut self, event: TaskEvent);
     /// Called before each backend command runs (the sim records and may inject faults here).
     fn before_command(&mut self, _cmd: &super::Command) {}
+    /// A launch waits for its task to start. A sink that can wait elsewhere takes `wait` and
+    /// later feeds `Input::Completed { op, .. }` with [`finish_launch`]'s outcome, and returns
+    /// `None`; the default hands it back, and the loop waits here.
+    fn wait_elsewhere(
+        &mut self,
+        _op: crate::ids::OpId,
+        _plan: &crate::SandboxPlan,
+        wait: LaunchWait,
+    ) -> Option<LaunchWait> {
+        Some(wait)
+    }
 }
 
 /// Drains the driver: executes every command on `backend` and feeds its outcome back, delivers
@@ -39,7 +52,19 @@ pub fn settle<B: Backend>(
             match out {
                 Output::Command { op, cmd } => {
                     sink.before_command(&cmd);
-                    let outcome = execute(backend, &cmd);
+                    let outcome = match &cmd {
+                        super::Command::Launch(plan) => match backend.launch_start(plan) {
+                            LaunchStart::Done(r) => launch_outcome(r),
+                            LaunchStart::Waiting(wait) => {
+                                match sink.wait_elsewhere(op, plan, wait) {
+                                    // The sink completes it later.
+                                    None => continue,
+                                    Some(wait) => finish_launch(backend, plan, wait()),
+                                }
+                            }
+                        },
+                        other => execute(backend, other),
+                    };
                     driver.handle(now(), Input::Completed { op, outcome });
                 }
                 Output::Reply { req, reply } => sink.reply(req, reply),

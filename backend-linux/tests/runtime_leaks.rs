@@ -89,15 +89,12 @@ fn thousand_start_stop_cycles_leave_nothing_behind() {
     assert!(leftover.is_empty(), "state dirs: {leftover:?}");
     // No process other than our reader holds the FIFO.
     let mut holders = Vec::new();
-    if let Ok(rd) = std::fs::read_dir("/proc") {
-        for e in rd.flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
+    {
+        for pid in pledge_backend_linux::runtime::procfs::all_pids() {
             if pid == std::process::id() {
                 continue;
             }
-            if let Ok(fds) = std::fs::read_dir(e.path().join("fd")) {
+            if let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
                 if fds.flatten().any(|f| {
                     std::fs::read_link(f.path())
                         .map(|l| l == fifo.path)

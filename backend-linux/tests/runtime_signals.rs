@@ -40,12 +40,9 @@ fn wait_for(path: &std::path::Path) {
 /// `(pid, state)` of every process whose parent is `parent`.
 fn children_of(parent: u32) -> Vec<(u32, char)> {
     let want = format!("PPid:\t{parent}");
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.flatten()
-        .filter_map(|e| {
-            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+    pledge_backend_linux::runtime::procfs::all_pids()
+        .into_iter()
+        .filter_map(|pid| {
             let st = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
             if !st.lines().any(|l| l == want) {
                 return None;

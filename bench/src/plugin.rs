@@ -92,17 +92,7 @@ impl Bench {
             .map_err(|e| PhaseError::Setup(e.to_string()))?;
         plugin
             .base
-            .set_config(pb::base::SetConfigRequest {
-                msgpack_config: msgpack,
-                nomad_config: Some(pb::base::NomadConfig {
-                    driver: Some(pb::base::NomadDriverConfig {
-                        client_max_port: 14512,
-                        client_min_port: 14000,
-                        topology: None,
-                    }),
-                }),
-                plugin_api_version: "v0.1.0".into(),
-            })
+            .set_config(pledge_grpc::runner::plugin::set_config_request(msgpack))
             .await
             .map_err(rpc("SetConfig"))?;
         let task_spec = Spec::from_proto(&schema::task_config_spec()).map_err(PhaseError::Setup)?;
@@ -292,15 +282,10 @@ impl LeakReport {
 fn leak_check(tag: &str, run_dir: &Path) -> LeakReport {
     let run = run_dir.display().to_string();
     let mut processes = procfs::pids_with_arg(&run);
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for e in dir.flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-                continue;
-            };
-            let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
-            if cwd.starts_with(run_dir) && !processes.contains(&pid) {
-                processes.push(pid);
-            }
+    for pid in pledge_backend_linux::runtime::procfs::all_pids() {
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+        if cwd.starts_with(run_dir) && !processes.contains(&pid) {
+            processes.push(pid);
         }
     }
     processes.retain(|p| *p != std::process::id());

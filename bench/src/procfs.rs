@@ -1,5 +1,7 @@
 //! What the memory and scale phases read about processes: RSS, USS, CPU time, fds, children.
 
+use pledge_backend_linux::runtime::procfs::all_pids;
+
 use std::path::Path;
 
 /// Clock ticks per second for /proc/PID/stat times (USER_HZ, 100 on Linux).
@@ -53,13 +55,7 @@ pub fn fd_count(pid: u32) -> usize {
 /// Every pid whose command line contains `needle` (as one argument or within one).
 pub fn pids_with_arg(needle: &str) -> Vec<u32> {
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in dir.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
+    for pid in all_pids() {
         let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         if cmd
             .split(|b| *b == 0)
@@ -75,13 +71,7 @@ pub fn pids_with_arg(needle: &str) -> Vec<u32> {
 /// Children of `parent` whose comm starts with `comm_prefix` (comm is cut at 15 bytes).
 pub fn children_named(parent: u32, comm_prefix: &str) -> Vec<u32> {
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in dir.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
+    for pid in all_pids() {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
             continue;

@@ -1211,21 +1211,11 @@ async fn a_stalled_launch_does_not_stall_other_tasks() {
             .map(|_| ())
     });
     // Its supervisor exists and waits on the FIFO: the launch is in its wait.
-    let marker = format!(
-        "supervise\0/run/nomad-pledge-driver/{}",
-        stalled_id.replace('/', "_")
-    );
+    let state_dir = std::path::Path::new(pledge_core::PluginConfig::DEFAULT_STATE_DIR)
+        .join(stalled_id.replace('/', "_"));
     let waiting = (0..500).any(|_| {
         std::thread::sleep(std::time::Duration::from_millis(20));
-        std::fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| {
-                std::fs::read(e.path().join("cmdline"))
-                    .map(|c| String::from_utf8_lossy(&c).contains(&marker))
-                    .unwrap_or(false)
-            })
+        !pledge_backend_linux::runtime::procfs::supervisors_of(&state_dir).is_empty()
     });
     assert!(waiting, "the stalled task's supervisor never appeared");
 

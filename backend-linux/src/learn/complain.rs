@@ -144,22 +144,10 @@ impl Complainer {
 /// Supervisor side, before cloning the task child: a socketpair whose child end the child will
 /// find ([`child_install`]). Returns the supervisor's end.
 pub fn prepare_socket() -> std::io::Result<OwnedFd> {
-    let mut socks = [0 as RawFd; 2];
-    // SAFETY: socketpair writes two fds into the array we own.
-    if unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            socks.as_mut_ptr(),
-        )
-    } != 0
-    {
-        return Err(std::io::Error::last_os_error());
-    }
-    CHILD_SOCK.store(socks[1], Ordering::SeqCst);
-    // SAFETY: socks[0] was just created and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(socks[0]) })
+    let (ours, child) = super::observe::seqpacket_pair()?;
+    // The child finds it by number after the clone; close_child_end closes our copy.
+    CHILD_SOCK.store(std::os::fd::IntoRawFd::into_raw_fd(child), Ordering::SeqCst);
+    Ok(ours)
 }
 
 /// Supervisor side, after cloning: closes our copy of the child's end.

@@ -272,26 +272,10 @@ pub fn observe(opts: &ObserveOptions, recorder: Recorder) -> Result<Observed, Le
         .collect();
     let cwd = cstring("cwd", opts.cwd.as_os_str().as_bytes())?;
 
-    let mut socks = [0 as RawFd; 2];
-    // SAFETY: socketpair writes two fds into the array we own.
-    if unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            socks.as_mut_ptr(),
-        )
-    } != 0
-    {
-        return Err(LearnError::last_os("socketpair"));
-    }
-    // SAFETY: both fds were just created and are owned by nobody else.
-    let (parent_sock, child_sock) = unsafe {
-        (
-            OwnedFd::from_raw_fd(socks[0]),
-            OwnedFd::from_raw_fd(socks[1]),
-        )
-    };
+    let (parent_sock, child_sock) = seqpacket_pair().map_err(|source| LearnError::Syscall {
+        step: "socketpair".into(),
+        source,
+    })?;
 
     let mut fdmsg = FdMessage::new();
     let fm: *mut FdMessage = &mut *fdmsg;
@@ -630,6 +614,18 @@ fn signal_tree(root: libc::pid_t, sig: libc::c_int) {
         // SAFETY: kill takes no pointers.
         unsafe { libc::kill(pid, sig) };
     }
+}
+
+/// A close-on-exec AF_UNIX SOCK_SEQPACKET pair: the channel a notify listener fd is passed on.
+pub(crate) fn seqpacket_pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(std::io::Error::from)
 }
 
 #[cfg(test)]

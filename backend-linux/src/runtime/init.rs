@@ -150,9 +150,8 @@ pub fn read_status(pipe: &OwnedFd) -> Option<i32> {
 /// The program's host pid: the child of `init` (complain mode names it in its table).
 pub fn program_host_pid(init: u32) -> Option<u32> {
     let want = format!("PPid:\t{init}");
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let st = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        st.lines().any(|l| l == want).then_some(pid)
+    crate::runtime::procfs::all_pids().into_iter().find(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .is_ok_and(|st| st.lines().any(|l| l == want))
     })
 }

@@ -79,14 +79,21 @@ pub fn pidfd_exited(fd: &OwnedFd, timeout_ms: u16) -> bool {
     matches!(poll(&mut fds, PollTimeout::from(timeout_ms)), Ok(n) if n > 0)
 }
 
-/// Live processes whose command line is `<exe> supervise <dir>`: a task's supervisor (and its
-/// pid-namespace init, a fork of it) for the state dir `dir`, whichever plugin started them.
-pub fn supervisors_of(dir: &Path) -> Vec<u32> {
+/// Every pid in /proc now (processes come and go while the caller looks at them).
+pub fn all_pids() -> Vec<u32> {
     let Ok(rd) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     rd.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .collect()
+}
+
+/// Live processes whose command line is `<exe> supervise <dir>`: a task's supervisor (and its
+/// pid-namespace init, a fork of it) for the state dir `dir`, whichever plugin started them.
+pub fn supervisors_of(dir: &Path) -> Vec<u32> {
+    all_pids()
+        .into_iter()
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/cmdline"))
                 .map(|c| cmdline_supervises(&c, dir))

@@ -410,21 +410,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 /// Processes running the test supervisor binary.
 pub fn supervisors() -> Vec<u32> {
     let exe = supervisor_exe();
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir("/proc") {
-        for e in rd.flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            if std::fs::read_link(e.path().join("exe"))
-                .map(|p| p == exe)
-                .unwrap_or(false)
-            {
-                out.push(pid);
-            }
-        }
-    }
-    out
+    pledge_backend_linux::runtime::procfs::all_pids()
+        .into_iter()
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == exe))
+        .collect()
 }
 
 /// Number of open fds of this process.

@@ -109,6 +109,22 @@ pub fn parse_handshake(line: &str) -> Result<Handshake, String> {
     })
 }
 
+/// SetConfig as Nomad's client sends it: the plugin's cty-msgpack config, the client's
+/// dynamic port range (14000-14512, Nomad's defaults) and plugin API v0.1.0.
+pub fn set_config_request(msgpack_config: Vec<u8>) -> pb::base::SetConfigRequest {
+    pb::base::SetConfigRequest {
+        msgpack_config,
+        nomad_config: Some(pb::base::NomadConfig {
+            driver: Some(pb::base::NomadDriverConfig {
+                client_max_port: 14512,
+                client_min_port: 14000,
+                topology: None,
+            }),
+        }),
+        plugin_api_version: "v0.1.0".into(),
+    }
+}
+
 /// The running plugin child and its clients.
 pub struct Plugin {
     child: Option<Child>,

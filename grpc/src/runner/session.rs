@@ -632,19 +632,9 @@ async fn set_config(
             })?
         }
     };
-    base.set_config(pb::base::SetConfigRequest {
-        msgpack_config: msgpack,
-        nomad_config: Some(pb::base::NomadConfig {
-            driver: Some(pb::base::NomadDriverConfig {
-                client_max_port: 14512,
-                client_min_port: 14000,
-                topology: None,
-            }),
-        }),
-        plugin_api_version: "v0.1.0".into(),
-    })
-    .await
-    .map_err(|s| PluginError::rpc("BasePlugin/SetConfig", &s))?;
+    base.set_config(super::plugin::set_config_request(msgpack))
+        .await
+        .map_err(|s| PluginError::rpc("BasePlugin/SetConfig", &s))?;
     Ok(())
 }
 

@@ -54,6 +54,27 @@ struct Tracked {
     complaints_read: u64,
 }
 
+impl Tracked {
+    /// Stops the watcher's interest in the supervisor's pidfd (kept open: cleanup uses it).
+    fn stop_watching(&mut self, watcher: &mut Watcher) {
+        if let (Some(tok), Some(fd)) = (self.token.take(), &self.supervisor) {
+            watcher.unwatch(tok, fd.as_fd());
+        }
+    }
+
+    /// The task has exited: no more signals to its pid, no more watching its supervisor.
+    /// Idempotent.
+    fn mark_exited(&mut self, watcher: &mut Watcher) {
+        if self.exited {
+            return;
+        }
+        self.exited = true;
+        self.main = None;
+        self.stop_watching(watcher);
+        self.supervisor = None;
+    }
+}
+
 /// The Linux backend: supervisors, cgroups, namespaces, stats, re-attach.
 pub struct LinuxBackend {
     opts: BackendOptions,
@@ -644,14 +665,7 @@ impl Backend for LinuxBackend {
             // supervisor has recorded the exit, the task is exited, and its watcher's event,
             // if still pending, is dropped so the exit is not reported a second time.
             if let Some(rec) = state::read_exit(&t.state.process.state_dir)? {
-                if !t.exited {
-                    t.exited = true;
-                    t.main = None;
-                    if let (Some(tok), Some(fd)) = (t.token.take(), &t.supervisor) {
-                        self.watcher.unwatch(tok, fd.as_fd());
-                    }
-                    t.supervisor = None;
-                }
+                t.mark_exited(&mut self.watcher);
                 return Ok(Effect::AlreadyExited {
                     state: Box::new(t.state.clone()),
                     result: rec.result(),
@@ -722,9 +736,7 @@ impl Backend for LinuxBackend {
         let Some(mut t) = self.tasks.remove(task) else {
             return self.purge_untracked(task);
         };
-        if let (Some(tok), Some(fd)) = (t.token.take(), &t.supervisor) {
-            self.watcher.unwatch(tok, fd.as_fd());
-        }
+        t.stop_watching(&mut self.watcher);
         let dir = t.state.process.state_dir.clone();
         match Self::teardown(&t.cgroup, &dir, t.supervisor.as_ref()) {
             Ok(()) => Ok(()),
@@ -772,12 +784,7 @@ impl Backend for LinuxBackend {
             if t.exited {
                 continue;
             }
-            t.exited = true;
-            t.main = None;
-            if let (Some(tok), Some(fd)) = (t.token.take(), &t.supervisor) {
-                self.watcher.unwatch(tok, fd.as_fd());
-            }
-            t.supervisor = None;
+            t.mark_exited(&mut self.watcher);
             let lost = |why: String| ExitResult {
                 exit_code: 0,
                 signal: 0,

@@ -86,15 +86,10 @@ fn exit_while_no_plugin_runs_is_reported_on_reattach() {
         return;
     }
     let scratch = Scratch::new();
-    let state = {
-        let wake = Wake::default();
-        let mut first = backend(&wake);
-        let plan = plan(&scratch, &TaskShape::new("quick", "sh", &["-c", "exit 42"]));
-        match first.launch(&plan) {
-            Ok(l) => l.state,
-            Err(e) => panic!("launch: {}", pledge_core::backend::error_chain(&e)),
-        }
-    };
+    let state = launch_and_abandon(&plan(
+        &scratch,
+        &TaskShape::new("quick", "sh", &["-c", "exit 42"]),
+    ));
     let exit_file = state.process.state_dir.join("exit.json");
     for _ in 0..3000 {
         if exit_file.exists() {

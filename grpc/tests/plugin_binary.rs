@@ -688,6 +688,16 @@ async fn configure(ch: &tonic::transport::Channel) {
     assert!(r.is_ok(), "{r:?}");
 }
 
+/// A started, configured plugin whose driver fingerprints healthy, with its channel and a
+/// Driver client; `None` (after saying why) where the test cannot run (see healthy_or_skip).
+async fn healthy_plugin(test: &str) -> Option<(Plugin, tonic::transport::Channel, Driver)> {
+    let p = Plugin::start();
+    let ch = p.channel().await;
+    configure(&ch).await;
+    let mut d = DriverClient::new(ch.clone());
+    healthy_or_skip(&mut d, test).await.then_some((p, ch, d))
+}
+
 fn pid_alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| !s.contains(") Z "))
@@ -705,18 +715,11 @@ static REAL_TASKS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 #[tokio::test(flavor = "multi_thread")]
 async fn real_tasks_survive_plugin_shutdown_and_are_recovered() {
     let _turn = REAL_TASKS.lock().await;
-    let p = Plugin::start();
-    let ch = p.channel().await;
-    configure(&ch).await;
-    let mut d = DriverClient::new(ch.clone());
-    if !healthy_or_skip(
-        &mut d,
-        "real_tasks_survive_plugin_shutdown_and_are_recovered",
-    )
-    .await
-    {
+    let Some((p, _ch, mut d)) =
+        healthy_plugin("real_tasks_survive_plugin_shutdown_and_are_recovered").await
+    else {
         return;
-    }
+    };
     let alloc = AllocDir::new();
 
     // A short task: its exit code reaches WaitTask.
@@ -891,13 +894,9 @@ async fn fifty_concurrent_starts_all_run_and_report_their_exit_codes() {
         return;
     }
     let _turn = REAL_TASKS.lock().await;
-    let p = Plugin::start();
-    let ch = p.channel().await;
-    configure(&ch).await;
-    let mut d = DriverClient::new(ch.clone());
-    if !healthy_or_skip(&mut d, test).await {
+    let Some((p, ch, _d)) = healthy_plugin(test).await else {
         return;
-    }
+    };
     let alloc = AllocDir::new();
     let go = alloc.0.path().join("alloc/go");
     let starts: Vec<_> = (0..TASKS)
@@ -1028,13 +1027,9 @@ fn task_cgroup(pid: u32) -> Option<(bool, String)> {
 async fn a_sigkilled_plugin_loses_no_task_and_cgroups_follow_nomads_paths() {
     let test = "a_sigkilled_plugin_loses_no_task_and_cgroups_follow_nomads_paths";
     let _turn = REAL_TASKS.lock().await;
-    let mut p = Plugin::start();
-    let ch = p.channel().await;
-    configure(&ch).await;
-    let mut d = DriverClient::new(ch.clone());
-    if !healthy_or_skip(&mut d, test).await {
+    let Some((mut p, _ch, mut d)) = healthy_plugin(test).await else {
         return;
-    }
+    };
     let alloc = AllocDir::new();
     let gate = alloc.0.path().join("alloc/exit-now");
 
@@ -1185,13 +1180,9 @@ async fn a_sigkilled_plugin_loses_no_task_and_cgroups_follow_nomads_paths() {
 async fn a_stalled_launch_does_not_stall_other_tasks() {
     let test = "a_stalled_launch_does_not_stall_other_tasks";
     let _turn = REAL_TASKS.lock().await;
-    let p = Plugin::start();
-    let ch = p.channel().await;
-    configure(&ch).await;
-    let mut d = DriverClient::new(ch.clone());
-    if !healthy_or_skip(&mut d, test).await {
+    let Some((p, _ch, mut d)) = healthy_plugin(test).await else {
         return;
-    }
+    };
     let alloc = AllocDir::new();
     let fifo = alloc.0.path().join("alloc/logs/stalled.stdout.0");
     if let Err(e) = nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)) {

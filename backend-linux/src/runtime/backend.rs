@@ -562,22 +562,11 @@ impl Backend for LinuxBackend {
     }
 
     fn launch(&mut self, plan: &SandboxPlan) -> Result<Launched, RuntimeError> {
-        if self.tasks.contains_key(&plan.task) {
-            return Err(RuntimeError::AlreadyRunning(plan.task.clone()));
+        // The two halves, with the wait in between on this thread.
+        match self.launch_start(plan) {
+            LaunchStart::Done(r) => r,
+            LaunchStart::Waiting(wait) => self.launch_finish(plan, wait()),
         }
-        self.learn_state_root(&plan.state_dir);
-        let cgroup = TaskCgroup::for_plan(&self.roots, &plan.cgroup).map_err(|source| {
-            RuntimeError::Cgroup {
-                task: plan.task.clone(),
-                source,
-            }
-        })?;
-        prepare_state_dir(&plan.state_dir)?;
-        let timeout = self.opts.launch_timeout;
-        let r = self
-            .launch_begin(plan, &cgroup)
-            .and_then(|rd| self.launch_end(plan, &cgroup, Self::await_report(rd, timeout)));
-        Self::failed_launch_cleanup(plan, &cgroup, r)
     }
 
     fn launch_start(&mut self, plan: &SandboxPlan) -> LaunchStart<RuntimeError> {
